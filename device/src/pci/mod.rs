@@ -1,0 +1,1 @@
+//! PCI configuration space and MSI-X, as a vfio-user server must present them.

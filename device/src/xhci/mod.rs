@@ -1,0 +1,1 @@
+//! The xHCI host controller model (xHCI 1.2).
