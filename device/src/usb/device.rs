@@ -56,7 +56,16 @@ impl SetupPacket {
         let v = self.value.to_le_bytes();
         let i = self.index.to_le_bytes();
         let l = self.length.to_le_bytes();
-        [self.request_type, self.request, v[0], v[1], i[0], i[1], l[0], l[1]]
+        [
+            self.request_type,
+            self.request,
+            v[0],
+            v[1],
+            i[0],
+            i[1],
+            l[0],
+            l[1],
+        ]
     }
 
     /// True when the data stage (if any) moves data from the device to the host.

@@ -1,0 +1,194 @@
+//! The guest image: QEMU prefix, kernel, initramfs. Each piece is built by a script in
+//! `scripts/` and cached under the cache directory by a hash of its inputs.
+
+pub mod kconfig;
+mod script;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+
+use crate::paths;
+
+/// Which kernel the guest runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// Debian's `linux-source-SERIES` (7.3: trixie-backports, 7.2: sid), built with our fragments.
+    Debian(String),
+    /// A local kernel tree: a source tree (built with our fragments) or a build tree that already
+    /// has `arch/arm64/boot/Image` and `.config` (used as it is, after the fragment check).
+    Tree(PathBuf),
+}
+
+impl Default for KernelChoice {
+    fn default() -> Self {
+        KernelChoice::Debian("7.3".into())
+    }
+}
+
+impl FromStr for KernelChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        let is_series = s.split('.').count() == 2 && s.split('.').all(|p| p.parse::<u32>().is_ok());
+        if is_series && !Path::new(s).exists() {
+            Ok(KernelChoice::Debian(s.to_string()))
+        } else if Path::new(s).is_dir() {
+            Ok(KernelChoice::Tree(PathBuf::from(s)))
+        } else {
+            Err(format!(
+                "'{s}' is neither a kernel series like 7.3 nor a kernel tree directory"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for KernelChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelChoice::Debian(series) => write!(f, "Debian linux-source-{series}"),
+            KernelChoice::Tree(dir) => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
+/// Everything needed to boot the guest.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The `qemu-system-aarch64` wrapper in the private prefix.
+    pub qemu: PathBuf,
+    /// The kernel output directory (Image, System.map, config, kernelrelease, modules/).
+    pub kernel_dir: PathBuf,
+    /// The initramfs archive.
+    pub initramfs: PathBuf,
+    /// `uname -r` of the kernel.
+    pub release: String,
+}
+
+impl Image {
+    /// The arm64 kernel `Image`.
+    pub fn kernel(&self) -> PathBuf {
+        self.kernel_dir.join("Image")
+    }
+}
+
+/// The fragment files every guest kernel must satisfy, concatenated and parsed.
+pub fn required_config() -> Result<kconfig::Kconfig> {
+    let dir = paths::repo_root().join("images").join("kernel");
+    let mut text = String::new();
+    for name in ["base.config", "offload.config"] {
+        let path = dir.join(name);
+        text += &std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        text.push('\n');
+    }
+    Ok(kconfig::parse(&text))
+}
+
+/// Checks a kernel `.config` against the fragments; the error names every symbol that is off.
+pub fn check_config(config_path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("cannot read kernel config {}", config_path.display()))?;
+    let mismatches = kconfig::check(&required_config()?, &kconfig::parse(&text));
+    if mismatches.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = mismatches.iter().map(|m| format!("  {m}")).collect();
+    bail!(
+        "kernel config {} lacks {} required setting(s) (images/kernel/*.config):\n{}",
+        config_path.display(),
+        mismatches.len(),
+        list.join("\n")
+    )
+}
+
+/// The `.config` to check for a `--kernel` tree before anything is built, if it has one.
+fn prebuilt_config(tree: &Path) -> Option<PathBuf> {
+    let image = tree.join("arch/arm64/boot/Image");
+    let config = tree.join(".config");
+    (image.exists() && config.exists()).then_some(config)
+}
+
+/// Builds (or finds in the cache) every piece of the image for `choice`.
+pub fn ensure(choice: &KernelChoice) -> Result<Image> {
+    if let KernelChoice::Tree(tree) = choice {
+        if let Some(config) = prebuilt_config(tree) {
+            check_config(&config)?;
+        } else if !tree.join("Makefile").exists() {
+            bail!(
+                "--kernel {}: not a kernel tree (no Makefile, and no arch/arm64/boot/Image with .config)",
+                tree.display()
+            );
+        }
+    }
+    script::run("host-deps", &[], &[])?;
+    let qemu = script::run("qemu-prefix", &[], &[])?;
+    let kernel_dir = match choice {
+        KernelChoice::Debian(series) => {
+            let src = script::run("kernel-source", &[Path::new(series)], &[])?;
+            build_from_source(&src)?
+        }
+        KernelChoice::Tree(tree) if prebuilt_config(tree).is_some() => {
+            script::run("kernel-prebuilt", &[tree], &[])?
+        }
+        KernelChoice::Tree(tree) => build_from_source(tree)?,
+    };
+    check_config(&kernel_dir.join("config"))?;
+    let initramfs = script::run("initramfs", &[&kernel_dir], &[])?;
+    let release = std::fs::read_to_string(kernel_dir.join("kernelrelease"))
+        .context("kernel output has no kernelrelease")?
+        .trim()
+        .to_string();
+    Ok(Image {
+        qemu,
+        kernel_dir,
+        initramfs,
+        release,
+    })
+}
+
+/// Configures `src` with our fragments, checks the result, then builds it.
+fn build_from_source(src: &Path) -> Result<PathBuf> {
+    let config = script::run("kernel-build", &[src], &[("SIDEBAND_CONFIG_ONLY", "1")])?;
+    check_config(&config)?;
+    script::run("kernel-build", &[src], &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_choice_parses_series_and_dirs() {
+        assert_eq!(
+            "7.3".parse::<KernelChoice>(),
+            Ok(KernelChoice::Debian("7.3".into()))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let s = dir.path().to_str().unwrap();
+        assert_eq!(
+            s.parse::<KernelChoice>(),
+            Ok(KernelChoice::Tree(dir.path().into()))
+        );
+        assert!("/no/such/dir".parse::<KernelChoice>().is_err());
+    }
+
+    #[test]
+    fn repo_fragments_parse_and_ask_for_the_offload_stack() {
+        let k = required_config().unwrap();
+        for sym in [
+            "CONFIG_USB_XHCI_SIDEBAND",
+            "CONFIG_SND_USB_AUDIO_QMI",
+            "CONFIG_QRTR_TUN",
+            "CONFIG_VIRTIO_IOMMU",
+            "CONFIG_PROVE_LOCKING",
+        ] {
+            assert!(
+                k.contains_key(sym),
+                "{sym} missing from images/kernel/*.config"
+            );
+        }
+    }
+}

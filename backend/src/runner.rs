@@ -1,0 +1,161 @@
+//! Scenario runs: build or reuse the image, boot once per scenario, judge, report.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::image::{self, Image, KernelChoice};
+use crate::paths;
+use crate::report::{junit, ktap};
+use crate::vm::dt;
+use crate::vm::machine::{GuestDevices, Machine};
+use crate::vm::session::{self, BootOutcome, BootSpec};
+
+/// Options shared by every command that boots the guest.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The kernel to run.
+    pub kernel: KernelChoice,
+    /// Output folder for console logs and reports.
+    pub out_dir: PathBuf,
+    /// Extra kernel command-line words.
+    pub append: Vec<String>,
+    /// Deadline for the guest to become ready.
+    pub ready_timeout: Duration,
+    /// Deadline for each scenario once the guest is ready.
+    pub run_timeout: Duration,
+    /// Echo the console live.
+    pub echo: bool,
+    /// The machine.
+    pub machine: Machine,
+}
+
+/// A booted-and-judged scenario.
+#[derive(Debug)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub name: String,
+    /// What the boot produced.
+    pub outcome: BootOutcome,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
+}
+
+/// A ready-to-boot image plus the DTB for the devices attached.
+#[derive(Debug)]
+pub struct Prepared {
+    /// Kernel, initramfs and QEMU.
+    pub image: Image,
+    /// Device tree.
+    pub dtb: PathBuf,
+    /// Devices served by the backend.
+    pub devices: GuestDevices,
+}
+
+/// Builds or reuses everything needed to boot.
+pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
+    let image = image::ensure(&opts.kernel)?;
+    let devices = GuestDevices::default();
+    let dtb = dt::build(
+        &image.qemu,
+        &opts.machine,
+        &devices.dt_spec(),
+        &paths::cache_dir(),
+    )
+    .context("cannot build the device tree")?;
+    Ok(Prepared {
+        image,
+        dtb,
+        devices,
+    })
+}
+
+/// Boots once and runs `scenario`.
+pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
+    let spec = BootSpec {
+        machine: opts.machine.clone(),
+        devices: p.devices.clone(),
+        dtb: p.dtb.clone(),
+        scenario: Some(scenario.to_string()),
+        append: opts.append.clone(),
+        ready_timeout: opts.ready_timeout,
+        run_timeout: opts.run_timeout,
+        console_log: session::console_log_path(&opts.out_dir, scenario),
+        echo: opts.echo,
+    };
+    eprintln!(
+        "[sideband] scenario {scenario}: booting {}",
+        p.image.release
+    );
+    let outcome = session::boot(&p.image, &spec)?;
+    let failure = outcome.failure();
+    eprintln!(
+        "[sideband] scenario {scenario}: {} in {:.1}s",
+        if failure.is_none() {
+            "passed"
+        } else {
+            "FAILED"
+        },
+        outcome.wall.as_secs_f64()
+    );
+    Ok(ScenarioResult {
+        name: scenario.to_string(),
+        outcome,
+        failure,
+    })
+}
+
+/// Writes `results.ktap` and the JUnit file; returns the KTAP text.
+pub fn write_reports(
+    results: &[ScenarioResult],
+    out_dir: &Path,
+    junit_path: &Path,
+) -> Result<String> {
+    let host: Vec<ktap::HostResult<'_>> = results
+        .iter()
+        .map(|r| ktap::HostResult {
+            name: &r.name,
+            cases: &r.outcome.ktap.cases,
+            failure: r.failure.clone(),
+        })
+        .collect();
+    let text = ktap::render(&host);
+    std::fs::write(out_dir.join("results.ktap"), &text)?;
+
+    let mut cases = Vec::new();
+    for r in results {
+        for c in &r.outcome.ktap.cases {
+            cases.push(junit::JunitCase {
+                class: r.name.clone(),
+                name: c.name.clone(),
+                seconds: 0.0,
+                failure: match &c.status {
+                    ktap::Status::Fail(why) => Some((why.clone(), c.diagnostics.join("\n"))),
+                    _ => None,
+                },
+                skipped: match &c.status {
+                    ktap::Status::Skip(why) => Some(why.clone()),
+                    _ => None,
+                },
+            });
+        }
+        // The scenario as a whole: boot, kernel reports, completeness.
+        cases.push(junit::JunitCase {
+            class: r.name.clone(),
+            name: "boot".into(),
+            seconds: r.outcome.wall.as_secs_f64(),
+            failure: r
+                .failure
+                .as_ref()
+                .map(|f| (f.lines().next().unwrap_or("failed").to_string(), f.clone())),
+            skipped: None,
+        });
+    }
+    if let Some(dir) = junit_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(junit_path, junit::render("sideband", &cases))
+        .with_context(|| format!("cannot write {}", junit_path.display()))?;
+    Ok(text)
+}

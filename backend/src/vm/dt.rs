@@ -1,0 +1,215 @@
+//! The guest device tree: QEMU's own `virt` DTB (from `-M virt,dumpdtb=`) plus the nodes the
+//! offload stack needs (guest-driver.md §2 and §9): the q6usb DAI with its interrupter index and
+//! IOMMU, an S/PDIF receiver and transmitter as the dummy CPU and codec of a simple-audio-card
+//! that carries q6usb as an aux device, and, when the backend serves them, the virtio-iommu node
+//! under the PCI host bridge and the xHCI node with its `usb0` alias.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use super::machine::Machine;
+
+/// The virtio-iommu as a PCI function that the q6usb node points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ViommuNode {
+    /// Its slot on the root bus (function 0).
+    pub pci_slot: u8,
+    /// The endpoint id q6usb uses (`iommus = <&viommu ID>`).
+    pub endpoint: u32,
+}
+
+/// What to add to QEMU's DTB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DtSpec {
+    /// `qcom,usb-audio-intr-idx` of q6usb: the secondary interrupter the offload driver asks for.
+    pub intr_idx: u16,
+    /// The ADSP SMMU, if the backend serves it. Without it q6usb probes with no IOMMU domain.
+    pub viommu: Option<ViommuNode>,
+    /// Slot of the xHCI, if the backend serves it (gives the offload driver a controller number).
+    pub xhci_pci_slot: Option<u8>,
+}
+
+/// `reg` phys.hi of a PCI function on bus 0: device << 11 | function << 8.
+fn pci_reg(slot: u8) -> u32 {
+    u32::from(slot) << 11
+}
+
+/// The DTS text appended to QEMU's decompiled DTB. `pcie` is the host bridge node's path.
+pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
+    let mut s = String::from("\n/* sideband additions */\n");
+    if let Some(v) = spec.viommu {
+        let _ = write!(
+            s,
+            "&{{{pcie}}} {{\n    viommu: virtio_iommu@{slot:x},0 {{\n        compatible = \"virtio,pci-iommu\", \"pci1af4,1057\";\n        reg = <0x{reg:x} 0 0 0 0>;\n        #iommu-cells = <1>;\n    }};\n}};\n",
+            slot = v.pci_slot,
+            reg = pci_reg(v.pci_slot)
+        );
+    }
+    if let Some(slot) = spec.xhci_pci_slot {
+        let _ = write!(
+            s,
+            "&{{{pcie}}} {{\n    xhci: usb@{slot:x},0 {{\n        reg = <0x{reg:x} 0 0 0 0>;\n    }};\n}};\n/ {{ aliases {{ usb0 = &xhci; }}; }};\n",
+            reg = pci_reg(slot)
+        );
+    }
+    let iommus = spec
+        .viommu
+        .map(|v| format!("        iommus = <&viommu 0x{:x}>;\n", v.endpoint))
+        .unwrap_or_default();
+    let _ = write!(
+        s,
+        r#"/ {{
+    q6usb: usbd {{
+        compatible = "qcom,q6usb";
+        #sound-dai-cells = <1>;
+{iommus}        qcom,usb-audio-intr-idx = /bits/ 16 <{intr}>;
+    }};
+    spdif_rx: spdif-rx {{
+        compatible = "linux,spdif-dir";
+        #sound-dai-cells = <0>;
+    }};
+    spdif_tx: spdif-tx {{
+        compatible = "linux,spdif-dit";
+        #sound-dai-cells = <0>;
+    }};
+    sound {{
+        compatible = "simple-audio-card";
+        simple-audio-card,name = "q6usb-offload";
+        simple-audio-card,widgets = "Headphone", "USB Playback";
+        simple-audio-card,aux-devs = <&q6usb>;
+        simple-audio-card,cpu {{
+            sound-dai = <&spdif_rx>;
+        }};
+        simple-audio-card,codec {{
+            sound-dai = <&spdif_tx>;
+        }};
+    }};
+}};
+"#,
+        intr = spec.intr_idx
+    );
+    s
+}
+
+/// The path of the PCI host bridge node in a decompiled `virt` DTS (`/pcie@10000000`).
+pub fn find_pcie_node(dts: &str) -> Option<String> {
+    dts.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("pcie@").and_then(|r| r.strip_suffix(" {")))
+        .map(|addr| format!("/pcie@{addr}"))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>> {
+    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// Builds (or reuses from `cache`) the DTB for `machine` with `spec`'s additions.
+pub fn build(qemu: &Path, machine: &Machine, spec: &DtSpec, cache: &Path) -> Result<PathBuf> {
+    let qemu_version = run(Command::new(qemu).arg("--version"), "qemu --version")?;
+    let mut h = Sha256::new();
+    h.update(&qemu_version);
+    h.update(machine.qemu_args(None).join(" "));
+    h.update(overlay(spec, "/pcie"));
+    let key: String = h
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = cache.join("dtb");
+    let out = dir.join(format!("{key}.dtb"));
+    if out.exists() {
+        return Ok(out);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let base = dir.join(format!("{key}.virt.dtb"));
+    run(
+        Command::new(qemu)
+            .args(machine.qemu_args(Some(&base)))
+            .args(["-nographic", "-monitor", "none", "-serial", "none"]),
+        "qemu dumpdtb",
+    )?;
+    let dts = run(
+        Command::new("dtc")
+            .args(["-q", "-I", "dtb", "-O", "dts"])
+            .arg(&base),
+        "dtc (decompile)",
+    )?;
+    let mut dts = String::from_utf8(dts).context("dtc printed non-UTF-8")?;
+    let pcie = find_pcie_node(&dts).context("QEMU's virt DTB has no pcie@ node")?;
+    dts += &overlay(spec, &pcie);
+    let src = dir.join(format!("{key}.dts"));
+    std::fs::write(&src, &dts).with_context(|| format!("cannot write {}", src.display()))?;
+    let tmp = dir.join(format!("{key}.dtb.tmp"));
+    run(
+        Command::new("dtc")
+            .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+            .arg(&tmp)
+            .arg(&src),
+        "dtc (compile)",
+    )?;
+    std::fs::rename(&tmp, &out)?;
+    let _ = std::fs::remove_file(&base);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q6usb_node_has_u16_intr_idx_and_no_iommu_without_viommu() {
+        let spec = DtSpec {
+            intr_idx: 2,
+            viommu: None,
+            xhci_pci_slot: None,
+        };
+        let dts = overlay(&spec, "/pcie@10000000");
+        assert!(dts.contains("qcom,usb-audio-intr-idx = /bits/ 16 <2>;"));
+        assert!(!dts.contains("iommus"));
+        assert!(dts.contains("simple-audio-card,aux-devs = <&q6usb>;"));
+        assert!(dts.contains("\"Headphone\", \"USB Playback\""));
+        assert!(dts.contains("compatible = \"linux,spdif-dir\""));
+    }
+
+    #[test]
+    fn viommu_and_xhci_nodes_sit_under_the_host_bridge() {
+        let spec = DtSpec {
+            intr_idx: 2,
+            viommu: Some(ViommuNode {
+                pci_slot: 2,
+                endpoint: 0x2000f,
+            }),
+            xhci_pci_slot: Some(3),
+        };
+        let dts = overlay(&spec, "/pcie@10000000");
+        assert!(dts.contains("&{/pcie@10000000} {\n    viommu: virtio_iommu@2,0 {"));
+        assert!(dts.contains("reg = <0x1000 0 0 0 0>;"));
+        assert!(dts.contains("iommus = <&viommu 0x2000f>;"));
+        assert!(dts.contains("xhci: usb@3,0 {\n        reg = <0x1800 0 0 0 0>;"));
+        assert!(dts.contains("usb0 = &xhci;"));
+        assert!(
+            !dts.contains("iommu-map"),
+            "PCI devices must stay untranslated"
+        );
+    }
+
+    #[test]
+    fn finds_host_bridge() {
+        let dts = "/ {\n\tpcie@10000000 {\n\t\tcompatible = \"pci-host-ecam-generic\";\n";
+        assert_eq!(find_pcie_node(dts).as_deref(), Some("/pcie@10000000"));
+        assert_eq!(find_pcie_node("/ { };"), None);
+    }
+}

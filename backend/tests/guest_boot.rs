@@ -1,0 +1,156 @@
+//! End-to-end: the real guest kernel boots in QEMU and the harness judges it.
+//!
+//! These tests need the image (`sideband setup` builds it; `scripts/test` runs that first). Boots
+//! are serialised: the machine has two cores and TCG uses both.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+static BOOT_LOCK: Mutex<()> = Mutex::new(());
+
+fn sideband(args: &[&str], out: &Path) -> Output {
+    let _guard = BOOT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("cannot run sideband");
+    eprintln!(
+        "--- sideband {args:?}\n{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn smoke_passes_with_every_offload_module_and_a_clean_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "smoke"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(
+        o.status.success(),
+        "smoke failed:\n{stdout}\n{}",
+        text(&o.stderr)
+    );
+    for case in [
+        "ok 1 offload_modules_loaded",
+        "ok 2 q6usb_platform_device",
+        "ok 3 virtio_iommu_builtin",
+        "ok 6 dmesg_clean",
+    ] {
+        assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
+    }
+    assert!(stdout.contains("ok 1 smoke"));
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(junit.contains("failures=\"0\""), "{junit}");
+    let console = std::fs::read_to_string(dir.path().join("smoke.console.log")).unwrap();
+    assert!(console.contains("SIDEBAND-READY"));
+}
+
+#[test]
+fn main_job_prints_a_pass_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["run"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    assert!(stdout.contains("verdict: PASS"), "{stdout}");
+    assert!(stdout.contains("boot to ready"), "{stdout}");
+}
+
+fn assert_fails_with(args: &[&str], needles: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(args, dir.path());
+    let stdout = text(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected a failed run for {args:?}:\n{stdout}"
+    );
+    for n in needles {
+        assert!(
+            stdout.contains(n),
+            "missing `{n}` for {args:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn kernel_panic_fails_with_the_panic_lines() {
+    assert_fails_with(
+        &["test", "-s", "selftest-panic"],
+        &[
+            "not ok 1 selftest-panic",
+            "the guest kernel panicked",
+            "Kernel panic - not syncing",
+            "lkdtm",
+        ],
+    );
+}
+
+#[test]
+fn bad_init_on_the_command_line_fails_as_a_panic() {
+    assert_fails_with(
+        &["test", "-s", "smoke", "--append", "rdinit=/no/such/init"],
+        &["the guest kernel panicked", "Kernel panic - not syncing"],
+    );
+}
+
+#[test]
+fn guest_that_never_gets_ready_times_out_with_console_tail() {
+    assert_fails_with(
+        &[
+            "test",
+            "-s",
+            "smoke",
+            "--append",
+            "sideband.stall=ready",
+            "--ready-timeout",
+            "15",
+        ],
+        &[
+            "no ready marker within 15s",
+            "stalling before the ready marker",
+            "last console lines",
+        ],
+    );
+}
+
+#[test]
+fn kernel_warning_fails_the_run() {
+    assert_fails_with(
+        &["test", "-s", "selftest-warning"],
+        &["kernel WARNING at console line", "lkdtm_WARNING"],
+    );
+}
+
+#[test]
+fn hung_task_fails_the_run() {
+    assert_fails_with(
+        &["test", "-s", "selftest-hung-task"],
+        &[
+            "hung task at console line",
+            "blocked for more than",
+            "lkdtm_HUNG_TASK",
+        ],
+    );
+}
+
+#[test]
+fn failing_guest_test_fails_the_run() {
+    assert_fails_with(
+        &["test", "-s", "selftest-fail"],
+        &["not ok 2 always_fails", "guest test always_fails failed"],
+    );
+}
+
+#[test]
+fn unknown_scenario_fails() {
+    assert_fails_with(&["test", "-s", "no-such-scenario"], &["printed no KTAP"]);
+}
