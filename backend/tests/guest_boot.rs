@@ -154,3 +154,15 @@ fn failing_guest_test_fails_the_run() {
 fn unknown_scenario_fails() {
     assert_fails_with(&["test", "-s", "no-such-scenario"], &["printed no KTAP"]);
 }
+
+#[test]
+fn lockdep_report_fails_the_run() {
+    assert_fails_with(
+        &["test", "-s", "selftest-lockdep"],
+        &[
+            "lockdep report at console line",
+            "possible circular locking dependency",
+            "sideband_fixture_",
+        ],
+    );
+}
