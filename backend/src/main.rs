@@ -1,12 +1,11 @@
 //! `sideband`: boots an unmodified arm64 Linux guest in stock QEMU against emulated Qualcomm USB
 //! audio offload hardware, runs scenarios in it and reports KTAP and JUnit.
 
+mod devices;
 mod image;
 mod paths;
 mod report;
 mod runner;
-// Served to QEMU once the xHCI model is wired in (issue 4); exercised by its own tests until then.
-#[allow(dead_code)]
 mod transport;
 mod vm;
 
@@ -19,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 
 use image::KernelChoice;
 use runner::RunOptions;
-use vm::machine::Machine;
+use vm::machine::{DeviceSet, Machine};
 use vm::session::{self, BootSpec};
 
 #[derive(Parser, Debug)]
@@ -99,6 +98,9 @@ struct Common {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 1024)]
     memory: u32,
+    /// Boot without the emulated devices (the offload drivers load with no hardware behind them).
+    #[arg(long)]
+    bare: bool,
 }
 
 impl Common {
@@ -117,6 +119,11 @@ impl Common {
             machine: Machine {
                 memory_mib: self.memory,
                 cpus: self.cpus,
+            },
+            devices: if self.bare {
+                DeviceSet::default()
+            } else {
+                DeviceSet::all()
             },
         })
     }
@@ -165,9 +172,14 @@ fn run_main_job(common: &Common) -> Result<ExitCode> {
         };
         println!("  {mark}  {}", c.name);
     }
+    for line in &r.devices {
+        println!("  {line}");
+    }
     println!("  kernel reports {}", o.findings.len());
     println!("  console        {}", o.console_log.display());
-    println!("  not yet emulated: xHCI, headset, ADSP (offloaded stream comes with them)");
+    println!(
+        "  not yet emulated: xHCI, headset, ADSP QRTR link (the offloaded stream comes with them)"
+    );
     match &r.failure {
         None => {
             println!("verdict: PASS");
@@ -233,12 +245,13 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
             }
         });
     }
+    let running = devices::RunningDevices::start(&opts.devices)?;
     let spec = BootSpec {
         machine: opts.machine.clone(),
-        devices: p.devices.clone(),
+        sockets: running.sockets.clone(),
         dtb: p.dtb.clone(),
         scenario: None,
-        append: opts.append.clone(),
+        append: [opts.devices.cmdline(), opts.append.clone()].concat(),
         ready_timeout: opts.ready_timeout,
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, "boot"),

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::devices::RunningDevices;
 use crate::image::{self, Image, KernelChoice};
 use crate::paths;
 use crate::report::{junit, ktap};
 use crate::vm::dt;
-use crate::vm::machine::{GuestDevices, Machine};
+use crate::vm::machine::{DeviceSet, Machine};
 use crate::vm::session::{self, BootOutcome, BootSpec};
 
 /// Options shared by every command that boots the guest.
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub echo: bool,
     /// The machine.
     pub machine: Machine,
+    /// The devices the backend serves.
+    pub devices: DeviceSet,
 }
 
 /// A booted-and-judged scenario.
@@ -38,6 +41,8 @@ pub struct ScenarioResult {
     pub name: String,
     /// What the boot produced.
     pub outcome: BootOutcome,
+    /// What the emulated devices saw, one line each.
+    pub devices: Vec<String>,
     /// Why it failed, if it did.
     pub failure: Option<String>,
 }
@@ -49,36 +54,30 @@ pub struct Prepared {
     pub image: Image,
     /// Device tree.
     pub dtb: PathBuf,
-    /// Devices served by the backend.
-    pub devices: GuestDevices,
 }
 
 /// Builds or reuses everything needed to boot.
 pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
     let image = image::ensure(&opts.kernel)?;
-    let devices = GuestDevices::default();
     let dtb = dt::build(
         &image.qemu,
         &opts.machine,
-        &devices.dt_spec(),
+        &opts.devices.dt_spec(),
         &paths::cache_dir(),
     )
     .context("cannot build the device tree")?;
-    Ok(Prepared {
-        image,
-        dtb,
-        devices,
-    })
+    Ok(Prepared { image, dtb })
 }
 
 /// Boots once and runs `scenario`.
 pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
+    let running = RunningDevices::start(&opts.devices)?;
     let spec = BootSpec {
         machine: opts.machine.clone(),
-        devices: p.devices.clone(),
+        sockets: running.sockets.clone(),
         dtb: p.dtb.clone(),
         scenario: Some(scenario.to_string()),
-        append: opts.append.clone(),
+        append: [opts.devices.cmdline(), opts.append.clone()].concat(),
         ready_timeout: opts.ready_timeout,
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, scenario),
@@ -89,6 +88,8 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         p.image.release
     );
     let outcome = session::boot(&p.image, &spec)?;
+    let devices = running.summary();
+    drop(running);
     let failure = outcome.failure();
     eprintln!(
         "[sideband] scenario {scenario}: {} in {:.1}s",
@@ -102,6 +103,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     Ok(ScenarioResult {
         name: scenario.to_string(),
         outcome,
+        devices,
         failure,
     })
 }

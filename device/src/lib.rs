@@ -6,5 +6,6 @@
 #![deny(missing_debug_implementations)]
 
 pub mod pci;
+pub mod smmu;
 pub mod usb;
 pub mod xhci;

@@ -60,21 +60,53 @@ pub const XHCI_SLOT: u8 = 3;
 /// virtio-iommu endpoint id of the q6usb node; its low 4 bits are the SID the driver reports.
 pub const Q6USB_ENDPOINT: u32 = 0x2000f;
 
-/// Devices served by the backend process, each reached through a UNIX socket it listens on.
-/// All `None` boots the bare machine with the offload drivers loaded and no hardware behind them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct GuestDevices {
-    /// vhost-user socket of the virtio-iommu.
-    pub viommu_socket: Option<PathBuf>,
-    /// vfio-user socket of the xHCI controller.
-    pub xhci_socket: Option<PathBuf>,
+/// Which devices the backend serves for a boot. Adding a device is a field here, its QEMU
+/// arguments in [`Sockets::qemu_args`], its DT nodes in [`DeviceSet::dt_spec`] and its server in
+/// `crate::devices`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DeviceSet {
+    /// The ADSP's SMMU (virtio-iommu over vhost-user).
+    pub viommu: bool,
 }
 
-impl GuestDevices {
+impl DeviceSet {
+    /// Everything implemented so far.
+    pub fn all() -> Self {
+        DeviceSet { viommu: true }
+    }
+
+    /// The device-tree additions these devices need.
+    pub fn dt_spec(&self) -> DtSpec {
+        DtSpec {
+            intr_idx: 2,
+            viommu: self.viommu.then_some(ViommuNode {
+                pci_slot: VIOMMU_SLOT,
+                endpoint: Q6USB_ENDPOINT,
+            }),
+            xhci_pci_slot: None,
+        }
+    }
+
+    /// Kernel command-line words that tell guest scenarios what hardware to expect.
+    pub fn cmdline(&self) -> Vec<String> {
+        vec![format!("sideband.adsp_smmu={}", u8::from(self.viommu))]
+    }
+}
+
+/// The UNIX sockets the backend listens on for one boot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sockets {
+    /// vhost-user socket of the virtio-iommu.
+    pub viommu: Option<PathBuf>,
+    /// vfio-user socket of the xHCI controller.
+    pub xhci: Option<PathBuf>,
+}
+
+impl Sockets {
     /// QEMU arguments that attach the devices (the backend must already listen).
     pub fn qemu_args(&self) -> Vec<String> {
         let mut args = Vec::new();
-        if let Some(sock) = &self.viommu_socket {
+        if let Some(sock) = &self.viommu {
             args.push("-chardev".into());
             args.push(format!("socket,id=viommu0,path={}", sock.display()));
             args.push("-device".into());
@@ -82,7 +114,7 @@ impl GuestDevices {
                 "vhost-user-test-device-pci,chardev=viommu0,virtio-id=23,num_vqs=2,config_size=40,addr={VIOMMU_SLOT:02x}.0"
             ));
         }
-        if let Some(sock) = &self.xhci_socket {
+        if let Some(sock) = &self.xhci {
             args.push("-device".into());
             args.push(format!(
                 r#"{{"driver":"vfio-user-pci","socket":{{"type":"unix","path":"{}"}},"addr":"{XHCI_SLOT:02x}.0","rombar":0}}"#,
@@ -90,18 +122,6 @@ impl GuestDevices {
             ));
         }
         args
-    }
-
-    /// The device-tree additions these devices need.
-    pub fn dt_spec(&self) -> DtSpec {
-        DtSpec {
-            intr_idx: 2,
-            viommu: self.viommu_socket.as_ref().map(|_| ViommuNode {
-                pci_slot: VIOMMU_SLOT,
-                endpoint: Q6USB_ENDPOINT,
-            }),
-            xhci_pci_slot: self.xhci_socket.as_ref().map(|_| XHCI_SLOT),
-        }
     }
 }
 
@@ -119,19 +139,25 @@ mod tests {
     }
 
     #[test]
-    fn devices_add_qemu_args_and_dt_nodes_together() {
-        let none = GuestDevices::default();
-        assert!(none.qemu_args().is_empty());
-        assert!(none.dt_spec().viommu.is_none());
-        let all = GuestDevices {
-            viommu_socket: Some("/r/viommu.sock".into()),
-            xhci_socket: Some("/r/xhci.sock".into()),
+    fn sockets_become_qemu_devices() {
+        assert!(Sockets::default().qemu_args().is_empty());
+        let all = Sockets {
+            viommu: Some("/r/viommu.sock".into()),
+            xhci: Some("/r/xhci.sock".into()),
         };
         let args = all.qemu_args().join(" ");
+        assert!(args.contains("socket,id=viommu0,path=/r/viommu.sock"));
         assert!(args.contains("virtio-id=23,num_vqs=2,config_size=40,addr=02.0"));
         assert!(args.contains(r#""path":"/r/xhci.sock"},"addr":"03.0""#));
-        let spec = all.dt_spec();
-        assert_eq!(spec.viommu.unwrap().pci_slot, VIOMMU_SLOT);
-        assert_eq!(spec.xhci_pci_slot, Some(XHCI_SLOT));
+    }
+
+    #[test]
+    fn device_set_drives_dt_and_cmdline() {
+        let none = DeviceSet::default();
+        assert!(none.dt_spec().viommu.is_none());
+        assert_eq!(none.cmdline(), ["sideband.adsp_smmu=0"]);
+        let all = DeviceSet::all();
+        assert_eq!(all.dt_spec().viommu.unwrap().endpoint, Q6USB_ENDPOINT);
+        assert_eq!(all.cmdline(), ["sideband.adsp_smmu=1"]);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::detect::{Detector, Finding};
-use super::machine::{GuestDevices, Machine};
+use super::machine::{Machine, Sockets};
 use crate::image::Image;
 use crate::report::ktap;
 
@@ -33,8 +33,8 @@ const TAIL_LINES: usize = 40;
 pub struct BootSpec {
     /// The machine.
     pub machine: Machine,
-    /// Devices served by the backend.
-    pub devices: GuestDevices,
+    /// Sockets of the devices the backend serves for this boot.
+    pub sockets: Sockets,
     /// The device tree to boot with.
     pub dtb: PathBuf,
     /// Scenario in guest-tests/scenarios to run; `None` boots to a shell.
@@ -70,7 +70,7 @@ pub fn kernel_cmdline(scenario: Option<&str>, append: &[String]) -> String {
 pub fn qemu_command(image: &Image, spec: &BootSpec, serial: &str) -> Command {
     let mut cmd = Command::new(&image.qemu);
     cmd.args(spec.machine.qemu_args(None))
-        .args(spec.devices.qemu_args())
+        .args(spec.sockets.qemu_args())
         .args(["-serial", serial, "-monitor", "none", "-no-reboot"])
         .arg("-kernel")
         .arg(image.kernel())
