@@ -3,6 +3,9 @@
 
 use anyhow::{Context, Result};
 
+use std::sync::{Arc, Mutex};
+
+use crate::transport::qrtr_link::{PacketHandler, QrtrLink};
 use crate::transport::viommu::{ViommuServer, ViommuStats};
 use crate::vm::machine::{DeviceSet, Sockets};
 
@@ -12,7 +15,29 @@ pub struct RunningDevices {
     /// Where QEMU connects.
     pub sockets: Sockets,
     viommu: Option<ViommuServer>,
+    adsp_link: Option<(QrtrLink, Arc<Mutex<LinkLog>>)>,
     _dir: tempfile::TempDir,
+}
+
+/// Until the ADSP's QRTR node answers on the link, the backend notes what the guest sends.
+#[derive(Debug, Default)]
+pub struct LinkLog {
+    packets: u64,
+    bytes: u64,
+    connects: u64,
+}
+
+impl PacketHandler for LinkLog {
+    fn on_packet(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
+        self.packets += 1;
+        self.bytes += packet.len() as u64;
+        Vec::new()
+    }
+    fn on_connect(&mut self) -> Vec<Vec<u8>> {
+        self.connects += 1;
+        Vec::new()
+    }
+    fn on_disconnect(&mut self) {}
 }
 
 impl RunningDevices {
@@ -33,9 +58,20 @@ impl RunningDevices {
         } else {
             None
         };
+        let adsp_link = if set.adsp_link {
+            let path = dir.path().join("qrtr.sock");
+            let log = Arc::new(Mutex::new(LinkLog::default()));
+            let link =
+                QrtrLink::serve(&path, log.clone()).context("cannot start the ADSP QRTR link")?;
+            sockets.qrtr = Some(path);
+            Some((link, log))
+        } else {
+            None
+        };
         Ok(RunningDevices {
             sockets,
             viommu,
+            adsp_link,
             _dir: dir,
         })
     }
@@ -53,6 +89,14 @@ impl RunningDevices {
             let s = v.smmu.stats.lock().map(|s| s.clone()).unwrap_or_default();
             let mappings = v.smmu.table.lock().map(|t| t.mapping_count()).unwrap_or(0);
             lines.push(viommu_line(&s, mappings));
+        }
+        if let Some((_, log)) = &self.adsp_link {
+            if let Ok(l) = log.lock() {
+                lines.push(format!(
+                    "adsp-link: QEMU connected {} time(s), guest sent {} QRTR packet(s), {} bytes",
+                    l.connects, l.packets, l.bytes
+                ));
+            }
         }
         lines
     }
@@ -87,5 +131,7 @@ mod tests {
         assert!(sock.exists(), "QEMU needs the socket before it starts");
         assert!(sock.starts_with(all.dir()));
         assert!(all.summary()[0].starts_with("adsp-smmu: probe 0 attach 0"));
+        assert!(all.sockets.qrtr.as_ref().unwrap().exists());
+        assert!(all.summary()[1].starts_with("adsp-link: QEMU connected 0 time(s)"));
     }
 }

@@ -67,9 +67,15 @@ fn main_job_prints_a_pass_verdict() {
     // The q6usb default domain was created through the backend's virtio-iommu: one PROBE and one
     // ATTACH for the endpoint the DT gives q6usb, no errors.
     assert!(
-        stdout.contains("adsp-smmu: probe 1 attach 1 detach 0 map 0 unmap 0 errors 0, endpoints [0x2000f]"),
+        stdout.contains(
+            "adsp-smmu: probe 1 attach 1 detach 0 map 0 unmap 0 errors 0, endpoints [0x2000f]"
+        ),
         "{stdout}"
     );
+    // The guest's QRTR core sent at least its HELLO through qrtr-tun, the relay and virtio-serial.
+    let link = stdout.lines().find(|l| l.contains("adsp-link:")).unwrap_or_default();
+    assert!(link.contains("QEMU connected 1 time(s)"), "{stdout}");
+    assert!(!link.contains("guest sent 0 QRTR packet(s)"), "{stdout}");
 }
 
 #[test]
@@ -78,7 +84,10 @@ fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}");
-    assert!(stdout.contains("ok 6 q6usb_iommu_domain # SKIP booted without the ADSP SMMU"), "{stdout}");
+    assert!(
+        stdout.contains("ok 6 q6usb_iommu_domain # SKIP booted without the ADSP SMMU"),
+        "{stdout}"
+    );
 }
 
 fn assert_fails_with(args: &[&str], needles: &[&str]) {

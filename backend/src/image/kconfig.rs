@@ -1,7 +1,7 @@
 //! Kernel configuration checks: every symbol of our fragments must keep its value in the final
 //! `.config`, or the guest silently lacks part of the offload stack.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// The value a Kconfig symbol has (or is asked to have).
@@ -43,6 +43,20 @@ pub fn parse(text: &str) -> Kconfig {
     out
 }
 
+/// Marker for a fragment line whose symbol only some kernel series have (`CONFIG_QCOM_SOC=y  #
+/// if-present`): it is checked only when the final configuration knows the symbol at all.
+pub const IF_PRESENT: &str = "# if-present";
+
+/// The symbols of a fragment marked [`IF_PRESENT`].
+pub fn optional_symbols(fragment_text: &str) -> BTreeSet<String> {
+    fragment_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("CONFIG_") && l.contains(IF_PRESENT))
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name.to_string()))
+        .collect()
+}
+
 /// A fragment symbol whose value did not survive into the final configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {
@@ -67,10 +81,12 @@ impl fmt::Display for Mismatch {
     }
 }
 
-/// Every symbol of `fragment` whose value differs in `config`, in symbol order.
-pub fn check(fragment: &Kconfig, config: &Kconfig) -> Vec<Mismatch> {
+/// Every symbol of `fragment` whose value differs in `config`, in symbol order. Symbols in
+/// `optional` are skipped when `config` does not mention them.
+pub fn check(fragment: &Kconfig, optional: &BTreeSet<String>, config: &Kconfig) -> Vec<Mismatch> {
     fragment
         .iter()
+        .filter(|(symbol, _)| !optional.contains(*symbol) || config.contains_key(*symbol))
         .filter_map(|(symbol, wanted)| {
             let got = config.get(symbol).cloned().unwrap_or(KconfigValue::NotSet);
             (got != *wanted).then(|| Mismatch {
@@ -85,6 +101,26 @@ pub fn check(fragment: &Kconfig, config: &Kconfig) -> Vec<Mismatch> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_present_symbols_are_checked_only_where_the_tree_has_them() {
+        let text = "CONFIG_QCOM_SOC=y  # if-present\nCONFIG_QRTR=m\n";
+        let optional = optional_symbols(text);
+        assert_eq!(optional.iter().collect::<Vec<_>>(), ["CONFIG_QCOM_SOC"]);
+        let fragment = parse(text);
+        assert!(check(&fragment, &optional, &parse("CONFIG_QRTR=m\n")).is_empty());
+        let m = check(
+            &fragment,
+            &optional,
+            &parse("CONFIG_QRTR=m\n# CONFIG_QCOM_SOC is not set\n"),
+        );
+        assert_eq!(m[0].to_string(), "CONFIG_QCOM_SOC is not set (wanted y)");
+        assert_eq!(
+            check(&fragment, &optional, &parse("")).len(),
+            1,
+            "CONFIG_QRTR is not optional"
+        );
+    }
 
     const FRAGMENT: &str = "# comment\nCONFIG_USB_XHCI_SIDEBAND=y\nCONFIG_SND_USB_AUDIO_QMI=m\n\
         CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=20 # trailing\n# CONFIG_KASAN is not set\n";
@@ -106,7 +142,7 @@ mod tests {
         let config = parse(
             "CONFIG_USB_XHCI_SIDEBAND=y\nCONFIG_SND_USB_AUDIO_QMI=m\nCONFIG_DEFAULT_HUNG_TASK_TIMEOUT=20\n",
         );
-        assert!(check(&parse(FRAGMENT), &config).is_empty());
+        assert!(check(&parse(FRAGMENT), &BTreeSet::new(), &config).is_empty());
     }
 
     #[test]
@@ -114,7 +150,7 @@ mod tests {
         let config = parse(
             "CONFIG_SND_USB_AUDIO_QMI=y\nCONFIG_DEFAULT_HUNG_TASK_TIMEOUT=20\nCONFIG_KASAN=y\n",
         );
-        let m = check(&parse(FRAGMENT), &config);
+        let m = check(&parse(FRAGMENT), &BTreeSet::new(), &config);
         let text: Vec<String> = m.iter().map(ToString::to_string).collect();
         assert_eq!(
             text,

@@ -74,8 +74,8 @@ impl Image {
     }
 }
 
-/// The fragment files every guest kernel must satisfy, concatenated and parsed.
-pub fn required_config() -> Result<kconfig::Kconfig> {
+/// The fragment files every guest kernel must satisfy, concatenated.
+fn fragment_text() -> Result<String> {
     let dir = paths::repo_root().join("images").join("kernel");
     let mut text = String::new();
     for name in ["base.config", "offload.config"] {
@@ -84,14 +84,25 @@ pub fn required_config() -> Result<kconfig::Kconfig> {
             .with_context(|| format!("cannot read {}", path.display()))?;
         text.push('\n');
     }
-    Ok(kconfig::parse(&text))
+    Ok(text)
+}
+
+/// The fragment files every guest kernel must satisfy, parsed.
+#[cfg(test)]
+pub fn required_config() -> Result<kconfig::Kconfig> {
+    Ok(kconfig::parse(&fragment_text()?))
 }
 
 /// Checks a kernel `.config` against the fragments; the error names every symbol that is off.
 pub fn check_config(config_path: &Path) -> Result<()> {
     let text = std::fs::read_to_string(config_path)
         .with_context(|| format!("cannot read kernel config {}", config_path.display()))?;
-    let mismatches = kconfig::check(&required_config()?, &kconfig::parse(&text));
+    let fragment = fragment_text()?;
+    let mismatches = kconfig::check(
+        &kconfig::parse(&fragment),
+        &kconfig::optional_symbols(&fragment),
+        &kconfig::parse(&text),
+    );
     if mismatches.is_empty() {
         return Ok(());
     }

@@ -57,6 +57,8 @@ impl Machine {
 pub const VIOMMU_SLOT: u8 = 2;
 /// PCI slot of the xHCI controller.
 pub const XHCI_SLOT: u8 = 3;
+/// PCI slot of the virtio-serial controller that carries the ADSP's QRTR link.
+pub const SERIAL_SLOT: u8 = 4;
 /// virtio-iommu endpoint id of the q6usb node; its low 4 bits are the SID the driver reports.
 pub const Q6USB_ENDPOINT: u32 = 0x2000f;
 
@@ -67,12 +69,17 @@ pub const Q6USB_ENDPOINT: u32 = 0x2000f;
 pub struct DeviceSet {
     /// The ADSP's SMMU (virtio-iommu over vhost-user).
     pub viommu: bool,
+    /// The ADSP's QRTR link (virtio-serial port to the guest's qrtr-tun relay).
+    pub adsp_link: bool,
 }
 
 impl DeviceSet {
     /// Everything implemented so far.
     pub fn all() -> Self {
-        DeviceSet { viommu: true }
+        DeviceSet {
+            viommu: true,
+            adsp_link: true,
+        }
     }
 
     /// The device-tree additions these devices need.
@@ -89,7 +96,10 @@ impl DeviceSet {
 
     /// Kernel command-line words that tell guest scenarios what hardware to expect.
     pub fn cmdline(&self) -> Vec<String> {
-        vec![format!("sideband.adsp_smmu={}", u8::from(self.viommu))]
+        vec![
+            format!("sideband.adsp_smmu={}", u8::from(self.viommu)),
+            format!("sideband.adsp_link={}", u8::from(self.adsp_link)),
+        ]
     }
 }
 
@@ -100,6 +110,8 @@ pub struct Sockets {
     pub viommu: Option<PathBuf>,
     /// vfio-user socket of the xHCI controller.
     pub xhci: Option<PathBuf>,
+    /// Stream socket of the ADSP's QRTR link (virtio-serial port `sideband.qrtr`).
+    pub qrtr: Option<PathBuf>,
 }
 
 impl Sockets {
@@ -113,6 +125,16 @@ impl Sockets {
             args.push(format!(
                 "vhost-user-test-device-pci,chardev=viommu0,virtio-id=23,num_vqs=2,config_size=40,addr={VIOMMU_SLOT:02x}.0"
             ));
+        }
+        if let Some(sock) = &self.qrtr {
+            args.push("-chardev".into());
+            args.push(format!("socket,id=qrtr0,path={}", sock.display()));
+            args.push("-device".into());
+            args.push(format!(
+                "virtio-serial-pci,id=vser0,addr={SERIAL_SLOT:02x}.0"
+            ));
+            args.push("-device".into());
+            args.push("virtserialport,bus=vser0.0,chardev=qrtr0,name=sideband.qrtr".into());
         }
         if let Some(sock) = &self.xhci {
             args.push("-device".into());
@@ -144,20 +166,29 @@ mod tests {
         let all = Sockets {
             viommu: Some("/r/viommu.sock".into()),
             xhci: Some("/r/xhci.sock".into()),
+            qrtr: Some("/r/qrtr.sock".into()),
         };
         let args = all.qemu_args().join(" ");
         assert!(args.contains("socket,id=viommu0,path=/r/viommu.sock"));
         assert!(args.contains("virtio-id=23,num_vqs=2,config_size=40,addr=02.0"));
         assert!(args.contains(r#""path":"/r/xhci.sock"},"addr":"03.0""#));
+        assert!(args.contains("virtio-serial-pci,id=vser0,addr=04.0"));
+        assert!(args.contains("virtserialport,bus=vser0.0,chardev=qrtr0,name=sideband.qrtr"));
     }
 
     #[test]
     fn device_set_drives_dt_and_cmdline() {
         let none = DeviceSet::default();
         assert!(none.dt_spec().viommu.is_none());
-        assert_eq!(none.cmdline(), ["sideband.adsp_smmu=0"]);
+        assert_eq!(
+            none.cmdline(),
+            ["sideband.adsp_smmu=0", "sideband.adsp_link=0"]
+        );
         let all = DeviceSet::all();
         assert_eq!(all.dt_spec().viommu.unwrap().endpoint, Q6USB_ENDPOINT);
-        assert_eq!(all.cmdline(), ["sideband.adsp_smmu=1"]);
+        assert_eq!(
+            all.cmdline(),
+            ["sideband.adsp_smmu=1", "sideband.adsp_link=1"]
+        );
     }
 }
