@@ -73,9 +73,37 @@ fn main_job_prints_a_pass_verdict() {
         "{stdout}"
     );
     // The guest's QRTR core sent at least its HELLO through qrtr-tun, the relay and virtio-serial.
-    let link = stdout.lines().find(|l| l.contains("adsp-link:")).unwrap_or_default();
+    let link = stdout
+        .lines()
+        .find(|l| l.contains("adsp-link:"))
+        .unwrap_or_default();
     assert!(link.contains("QEMU connected 1 time(s)"), "{stdout}");
     assert!(!link.contains("guest sent 0 QRTR packet(s)"), "{stdout}");
+}
+
+#[test]
+fn emulated_xhci_enumerates_headset_and_loops_back_a_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "usb"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(
+        o.status.success(),
+        "usb scenario failed:\n{stdout}\n{}",
+        text(&o.stderr)
+    );
+    for case in [
+        "ok 1 xhci_bound",
+        "ok 2 root_hubs",
+        "ok 3 headset_enumerated",
+        "ok 4 loopback_enumerated",
+        "ok 5 headset_sound_card",
+        "ok 6 offload_controls",
+        "ok 7 loopback_1mib",
+        "ok 8 dmesg_clean",
+    ] {
+        assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
+    }
+    assert!(stdout.contains("Driver=snd-usb-audio, 480M"), "{stdout}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! processes live in the `sideband` (backend) crate.
 #![deny(missing_debug_implementations)]
 
+pub mod adsp;
 pub mod pci;
 pub mod smmu;
 pub mod usb;

@@ -78,6 +78,7 @@ impl<M: PciModel> Glue<M> {
 
 impl<M: PciModel> ServerBackend for Glue<M> {
     fn region_read(&mut self, region: u32, offset: u64, data: &mut [u8]) -> io::Result<()> {
+        log::trace!("region {region} read {offset:#x}+{}", data.len());
         data.fill(0xff);
         let mem = self.dma.snapshot();
         let ctx = BusContext {
@@ -93,6 +94,7 @@ impl<M: PciModel> ServerBackend for Glue<M> {
     }
 
     fn region_write(&mut self, region: u32, offset: u64, data: &[u8]) -> io::Result<()> {
+        log::trace!("region {region} write {offset:#x} {data:02x?}");
         let mem = self.dma.snapshot();
         let ctx = BusContext {
             mem: &mem,
@@ -197,8 +199,14 @@ pub struct VfioUserFunction {
 
 impl VfioUserFunction {
     /// Listens on `socket` (which must not exist yet) and serves one QEMU connection at a time
-    /// on a thread of its own, until the process ends.
-    pub fn serve<M: PciModel + 'static>(socket: &Path, model: Arc<Mutex<M>>) -> io::Result<Self> {
+    /// on a thread of its own, until the process ends. DMA maps land in `dma`, MSI-X eventfds
+    /// in `msix`; the caller shares both with whatever else drives the model.
+    pub fn serve<M: PciModel + 'static>(
+        socket: &Path,
+        model: Arc<Mutex<M>>,
+        dma: DmaMemory,
+        msix: MsixFds,
+    ) -> io::Result<Self> {
         let (bars, vectors) = {
             let m = model
                 .lock()
@@ -229,8 +237,6 @@ impl VfioUserFunction {
         let server = Server::new(socket, true, irqs, regions).map_err(|e| {
             io::Error::other(format!("vfio-user server on {}: {e}", socket.display()))
         })?;
-        let dma = DmaMemory::default();
-        let msix = MsixFds::default();
         let mut glue = Glue {
             model,
             dma: dma.clone(),
@@ -323,7 +329,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("f.sock");
         let model = Arc::new(Mutex::new(Scratch::default()));
-        let f = VfioUserFunction::serve(&sock, model.clone()).unwrap();
+        let f = VfioUserFunction::serve(
+            &sock,
+            model.clone(),
+            DmaMemory::default(),
+            MsixFds::default(),
+        )
+        .unwrap();
         let mut client = vfio_user::Client::new(&sock).unwrap();
 
         let mut id = [0u8; 4];

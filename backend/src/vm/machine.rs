@@ -71,6 +71,8 @@ pub struct DeviceSet {
     pub viommu: bool,
     /// The ADSP's QRTR link (virtio-serial port to the guest's qrtr-tun relay).
     pub adsp_link: bool,
+    /// The xHCI controller (vfio-user) with the headset and the loopback device on its ports.
+    pub xhci: bool,
 }
 
 impl DeviceSet {
@@ -79,6 +81,7 @@ impl DeviceSet {
         DeviceSet {
             viommu: true,
             adsp_link: true,
+            xhci: true,
         }
     }
 
@@ -90,7 +93,7 @@ impl DeviceSet {
                 pci_slot: VIOMMU_SLOT,
                 endpoint: Q6USB_ENDPOINT,
             }),
-            xhci_pci_slot: None,
+            xhci_pci_slot: self.xhci.then_some(XHCI_SLOT),
         }
     }
 
@@ -99,6 +102,7 @@ impl DeviceSet {
         vec![
             format!("sideband.adsp_smmu={}", u8::from(self.viommu)),
             format!("sideband.adsp_link={}", u8::from(self.adsp_link)),
+            format!("sideband.xhci={}", u8::from(self.xhci)),
         ]
     }
 }
@@ -182,13 +186,23 @@ mod tests {
         assert!(none.dt_spec().viommu.is_none());
         assert_eq!(
             none.cmdline(),
-            ["sideband.adsp_smmu=0", "sideband.adsp_link=0"]
+            [
+                "sideband.adsp_smmu=0",
+                "sideband.adsp_link=0",
+                "sideband.xhci=0"
+            ]
         );
+        assert_eq!(none.dt_spec().xhci_pci_slot, None);
         let all = DeviceSet::all();
         assert_eq!(all.dt_spec().viommu.unwrap().endpoint, Q6USB_ENDPOINT);
         assert_eq!(
             all.cmdline(),
-            ["sideband.adsp_smmu=1", "sideband.adsp_link=1"]
+            [
+                "sideband.adsp_smmu=1",
+                "sideband.adsp_link=1",
+                "sideband.xhci=1"
+            ]
         );
+        assert_eq!(all.dt_spec().xhci_pci_slot, Some(XHCI_SLOT));
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -80,6 +81,10 @@ pub fn qemu_command(image: &Image, spec: &BootSpec, serial: &str) -> Command {
         .arg(&spec.dtb)
         .arg("-append")
         .arg(kernel_cmdline(spec.scenario.as_deref(), &spec.append));
+    // Debugging aid: extra QEMU words, e.g. SIDEBAND_QEMU_ARGS="-trace vfio_user*".
+    if let Ok(extra) = std::env::var("SIDEBAND_QEMU_ARGS") {
+        cmd.args(extra.split_whitespace());
+    }
     cmd
 }
 
@@ -235,6 +240,16 @@ pub fn boot(image: &Image, spec: &BootSpec) -> Result<BootOutcome> {
     let mut cmd = qemu_command(image, spec, "stdio");
     writeln!(log, "# {:?}", cmd)?;
     let start = Instant::now();
+    // QEMU must not outlive us: if sideband is killed (CI timeout), the guest goes too.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

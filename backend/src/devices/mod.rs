@@ -3,11 +3,21 @@
 
 use anyhow::{Context, Result};
 
+mod xhci;
+
 use std::sync::{Arc, Mutex};
 
+use sideband_device::usb::uac::{AudioProfile, UacDevice};
+use sideband_device::usb::SharedDevice;
+use sideband_device::xhci::{Config as XhciConfig, LoopbackDevice};
+
+use crate::transport::dma::DmaMemory;
+use crate::transport::msix::MsixFds;
 use crate::transport::qrtr_link::{PacketHandler, QrtrLink};
+use crate::transport::vfio_user::VfioUserFunction;
 use crate::transport::viommu::{ViommuServer, ViommuStats};
 use crate::vm::machine::{DeviceSet, Sockets};
+use xhci::{XhciClock, XhciFunction};
 
 /// The device servers of one boot; dropping it removes the sockets.
 #[derive(Debug)]
@@ -16,7 +26,92 @@ pub struct RunningDevices {
     pub sockets: Sockets,
     viommu: Option<ViommuServer>,
     adsp_link: Option<(QrtrLink, Arc<Mutex<LinkLog>>)>,
+    usb: Option<RunningUsb>,
     _dir: tempfile::TempDir,
+}
+
+/// Root port of the USB audio headset.
+pub const HEADSET_PORT: u8 = 1;
+/// Root port of the bulk loopback test device.
+pub const LOOPBACK_PORT: u8 = 2;
+/// The headset every boot gets until profiles are chosen on the command line.
+pub const DEFAULT_HEADSET: &str = "headset-uac2";
+
+/// The xHCI, its clock and the devices on its ports.
+#[derive(Debug)]
+struct RunningUsb {
+    xhci: Arc<Mutex<XhciFunction>>,
+    msix: MsixFds,
+    headset: SharedDevice<UacDevice>,
+    // Dropped first: the clock stops before the server and the model go away.
+    _clock: XhciClock,
+    _server: VfioUserFunction,
+}
+
+impl RunningUsb {
+    fn start(socket: &std::path::Path) -> Result<Self> {
+        let dma = DmaMemory::default();
+        let msix = MsixFds::default();
+        let mut function = XhciFunction::new(XhciConfig::default(), msix.clone())?;
+        let profile: AudioProfile = DEFAULT_HEADSET.parse().context("headset profile")?;
+        let headset =
+            SharedDevice::new(UacDevice::headset(profile).context("headset descriptors")?);
+        function
+            .controller
+            .attach(HEADSET_PORT, Box::new(headset.clone()))
+            .map_err(|e| anyhow::anyhow!("cannot attach the headset: {e}"))?;
+        function
+            .controller
+            .attach(LOOPBACK_PORT, Box::new(LoopbackDevice::new()))
+            .map_err(|e| anyhow::anyhow!("cannot attach the loopback device: {e}"))?;
+        let xhci = Arc::new(Mutex::new(function));
+        let server = VfioUserFunction::serve(socket, xhci.clone(), dma.clone(), msix.clone())
+            .context("cannot start the xHCI's vfio-user server")?;
+        let clock = XhciClock::start(xhci.clone(), dma).context("cannot start the xHCI clock")?;
+        Ok(RunningUsb {
+            xhci,
+            msix,
+            headset,
+            _clock: clock,
+            _server: server,
+        })
+    }
+
+    fn summary(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Ok(x) = self.xhci.lock() {
+            let c = &x.controller;
+            let s = c.stats();
+            let irqs: Vec<String> = (0..c.config().max_interrupters)
+                .filter_map(|n| c.interrupter_stats(n).map(|st| (n, st)))
+                .filter(|(_, st)| st.events > 0 || st.interrupts > 0)
+                .map(|(n, st)| format!("#{n} {} ev/{} irq", st.events, st.interrupts))
+                .collect();
+            lines.push(format!(
+                "xhci: {} commands, {} TRBs, {} host system errors, interrupters [{}]",
+                s.commands,
+                s.trbs,
+                s.host_system_errors,
+                irqs.join(", ")
+            ));
+        }
+        let (raised, lost) = self.msix.counts();
+        lines.push(format!(
+            "xhci msi-x: {raised} delivered, {lost} without an eventfd"
+        ));
+        if let Ok(h) = self.headset.0.lock() {
+            let p = h.function().recorder().stats();
+            lines.push(format!(
+                "headset (port {HEADSET_PORT}, address {}): {} stream(s), {} packets, {} frames, {} missed intervals",
+                h.address(),
+                p.streams,
+                p.packets,
+                p.frames,
+                p.missed_intervals
+            ));
+        }
+        lines
+    }
 }
 
 /// Until the ADSP's QRTR node answers on the link, the backend notes what the guest sends.
@@ -68,10 +163,19 @@ impl RunningDevices {
         } else {
             None
         };
+        let usb = if set.xhci {
+            let path = dir.path().join("xhci.sock");
+            let usb = RunningUsb::start(&path)?;
+            sockets.xhci = Some(path);
+            Some(usb)
+        } else {
+            None
+        };
         Ok(RunningDevices {
             sockets,
             viommu,
             adsp_link,
+            usb,
             _dir: dir,
         })
     }
@@ -89,6 +193,9 @@ impl RunningDevices {
             let s = v.smmu.stats.lock().map(|s| s.clone()).unwrap_or_default();
             let mappings = v.smmu.table.lock().map(|t| t.mapping_count()).unwrap_or(0);
             lines.push(viommu_line(&s, mappings));
+        }
+        if let Some(usb) = &self.usb {
+            lines.extend(usb.summary());
         }
         if let Some((_, log)) = &self.adsp_link {
             if let Ok(l) = log.lock() {
@@ -130,8 +237,19 @@ mod tests {
         let sock = all.sockets.viommu.clone().unwrap();
         assert!(sock.exists(), "QEMU needs the socket before it starts");
         assert!(sock.starts_with(all.dir()));
-        assert!(all.summary()[0].starts_with("adsp-smmu: probe 0 attach 0"));
         assert!(all.sockets.qrtr.as_ref().unwrap().exists());
-        assert!(all.summary()[1].starts_with("adsp-link: QEMU connected 0 time(s)"));
+        assert!(all.sockets.xhci.as_ref().unwrap().exists());
+        let summary = all.summary();
+        for start in [
+            "adsp-smmu: probe 0 attach 0",
+            "adsp-link: QEMU connected 0 time(s)",
+            "xhci: 0 commands",
+            "headset (port 1, address 0): 0 stream(s)",
+        ] {
+            assert!(
+                summary.iter().any(|l| l.starts_with(start)),
+                "{start}: {summary:?}"
+            );
+        }
     }
 }

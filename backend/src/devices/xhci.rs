@@ -1,0 +1,244 @@
+//! The xHCI controller as a PCI function for the vfio-user server, and its clock: the model in
+//! `sideband_device::xhci` behind the PCI face in `sideband_device::pci`, ticked once per
+//! 125 µs microframe.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sideband_device::pci::{classify_bar0, Bar0Target, XhciPciFunction, BAR0_SIZE};
+use sideband_device::usb::BusTime;
+use sideband_device::xhci::{Config, Controller, InterruptSink};
+
+use crate::transport::dma::DmaMemory;
+use crate::transport::msix::MsixFds;
+use crate::transport::vfio_user::{BusContext, PciModel};
+
+/// Interrupter N raises MSI-X vector N through the eventfd QEMU gave for it. Masking is QEMU's:
+/// its vfio-pci layer emulates the MSI-X table and never forwards table writes to us.
+#[derive(Debug)]
+struct EventfdSink(MsixFds);
+
+impl InterruptSink for EventfdSink {
+    fn msix(&mut self, vector: u16) {
+        self.0.trigger(vector);
+    }
+}
+
+/// The xHCI function: PCI config space and MSI-X state plus the controller.
+#[derive(Debug)]
+pub struct XhciFunction {
+    pci: XhciPciFunction,
+    /// The controller model.
+    pub controller: Controller,
+    vectors: u16,
+}
+
+impl XhciFunction {
+    /// A controller with `config`, raising interrupts through `msix`.
+    pub fn new(config: Config, msix: MsixFds) -> anyhow::Result<Self> {
+        let vectors = config.max_interrupters;
+        let controller = Controller::new(config, Box::new(EventfdSink(msix)))
+            .map_err(|e| anyhow::anyhow!("xHCI configuration: {e}"))?;
+        Ok(XhciFunction {
+            pci: XhciPciFunction::new(vectors),
+            controller,
+            vectors,
+        })
+    }
+}
+
+/// Splits an access into naturally aligned pieces of at most 4 bytes.
+fn pieces(offset: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        if at >= len {
+            return None;
+        }
+        let o = offset + at as u64;
+        let room = 4 - (o % 4) as usize;
+        let n = [4, 2, 1]
+            .into_iter()
+            .find(|&n| n <= room && n <= len - at && o % n as u64 == 0)
+            .unwrap_or(1);
+        let piece = (o, at, n);
+        at += n;
+        Some(piece)
+    })
+}
+
+fn le(data: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..data.len().min(8)].copy_from_slice(&data[..data.len().min(8)]);
+    u64::from_le_bytes(b)
+}
+
+impl PciModel for XhciFunction {
+    fn bar_size(&self, index: u32) -> u64 {
+        if index == 0 {
+            BAR0_SIZE
+        } else {
+            0
+        }
+    }
+
+    fn msix_vectors(&self) -> u32 {
+        u32::from(self.vectors)
+    }
+
+    fn config_read(&mut self, offset: u64, data: &mut [u8]) {
+        for (o, at, n) in pieces(offset, data.len()) {
+            // A conventional function has no extended capabilities: that area reads as zeros
+            // (all-ones would be a header whose next pointer loops, and QEMU would spin on it).
+            let v = match o {
+                0..256 => self.pci.config_read(o as usize, n),
+                256..4096 => 0,
+                _ => u32::MAX,
+            };
+            data[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+        }
+    }
+
+    fn config_write(&mut self, offset: u64, data: &[u8]) {
+        for (o, at, n) in pieces(offset, data.len()) {
+            if o < 256 {
+                // Vectors released by unmasking are QEMU's to deliver (it owns the table).
+                let _ = self
+                    .pci
+                    .config_write(o as usize, n, le(&data[at..at + n]) as u32);
+            }
+        }
+    }
+
+    fn bar_read(&mut self, index: u32, offset: u64, data: &mut [u8], _ctx: &BusContext<'_>) {
+        if index != 0 {
+            return;
+        }
+        let size = data.len() as u32;
+        let value = match (classify_bar0(offset), size) {
+            (Bar0Target::Xhci(o), 1 | 2 | 4 | 8) => self.controller.mmio_read(o, size),
+            (Bar0Target::MsixTable(o), 4 | 8) => self.pci.msix.table_read(o, size),
+            (Bar0Target::MsixPba(o), 4 | 8) => self.pci.msix.pba_read(o, size),
+            _ => u64::MAX,
+        };
+        let bytes = value.to_le_bytes();
+        let n = data.len().min(8);
+        data[..n].copy_from_slice(&bytes[..n]);
+    }
+
+    fn bar_write(&mut self, index: u32, offset: u64, data: &[u8], ctx: &BusContext<'_>) {
+        if index != 0 || data.len() > 8 {
+            return;
+        }
+        let size = data.len() as u32;
+        match classify_bar0(offset) {
+            Bar0Target::Xhci(o) => self.controller.mmio_write(ctx.mem, o, size, le(data)),
+            Bar0Target::MsixTable(o) => {
+                let _ = self.pci.msix.table_write(o, size, le(data));
+            }
+            Bar0Target::MsixPba(_) | Bar0Target::Outside => {}
+        }
+    }
+
+    fn reset(&mut self) {
+        self.controller.reset();
+        self.pci = XhciPciFunction::new(self.vectors);
+    }
+}
+
+/// Drives the controller's time: every millisecond it ticks once per microframe that passed.
+#[derive(Debug)]
+pub struct XhciClock {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl XhciClock {
+    /// Starts ticking `xhci` against `dma`.
+    pub fn start(xhci: Arc<Mutex<XhciFunction>>, dma: DmaMemory) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("xhci-clock".into())
+            .spawn(move || {
+                let start = Instant::now();
+                let mut last = 0u64;
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1));
+                    let now = (start.elapsed().as_micros() / 125) as u64;
+                    let mem = dma.snapshot();
+                    let Ok(mut x) = xhci.lock() else { break };
+                    // After a stall (a slow host), catch up at most 64 microframes; the rest are
+                    // lost time, as on a bus whose controller was not scheduled.
+                    for uf in (last + 1).max(now.saturating_sub(64))..=now {
+                        x.controller.tick(&*mem, BusTime(uf));
+                    }
+                    last = now;
+                }
+            })?;
+        Ok(XhciClock {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for XhciClock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accesses_split_into_aligned_pieces() {
+        let p: Vec<_> = pieces(0, 8).collect();
+        assert_eq!(p, vec![(0, 0, 4), (4, 4, 4)]);
+        let p: Vec<_> = pieces(2, 3).collect();
+        assert_eq!(p, vec![(2, 0, 2), (4, 2, 1)]);
+        assert_eq!(pieces(0, 4096).count(), 1024);
+    }
+
+    #[test]
+    fn config_space_reads_as_an_xhci_and_bar0_as_its_registers() {
+        let mut f = XhciFunction::new(Config::default(), MsixFds::default()).unwrap();
+        let mut cfg = vec![0u8; 4096];
+        f.config_read(0, &mut cfg);
+        assert_eq!(&cfg[0..4], &[0x36, 0x1b, 0x0d, 0x00]);
+        assert_eq!(&cfg[9..12], &[0x30, 0x03, 0x0c], "class 0x0c0330");
+        // QEMU walks the capability lists from the config image it reads once; any loop there
+        // hangs its realize. The PCI list must end, and the extended list must be empty.
+        let mut at = cfg[0x34] as usize;
+        let mut hops = 0;
+        while at != 0 {
+            at = cfg[at + 1] as usize;
+            hops += 1;
+            assert!(hops < 48, "capability list loops");
+        }
+        assert_eq!(
+            &cfg[0x100..0x104],
+            &[0, 0, 0, 0],
+            "no extended capabilities"
+        );
+        let mem = vm_memory::GuestMemoryMmap::<()>::new();
+        let msix = MsixFds::default();
+        let ctx = BusContext {
+            mem: &mem,
+            msix: &msix,
+        };
+        let mut caplength = [0u8; 1];
+        f.bar_read(0, 0, &mut caplength, &ctx);
+        assert_eq!(caplength[0], 0x40);
+        let mut hcs1 = [0u8; 4];
+        f.bar_read(0, 4, &mut hcs1, &ctx);
+        assert_eq!((u32::from_le_bytes(hcs1) >> 8) & 0x7ff, 16, "MaxIntrs");
+        assert_eq!(f.msix_vectors(), 16);
+    }
+}

@@ -1,0 +1,617 @@
+//! TD execution (xHCI 1.2 §4.10, §4.11.2, §4.14): control, bulk, interrupt and isochronous
+//! transfers against a [`UsbDevice`], and the transfer events they produce.
+//!
+//! Every event goes to the interrupter named by the Interrupter Target of the TRB it reports
+//! on; that is what lets a secondary interrupter (the DSP's) own a transfer ring.
+
+use vm_memory::GuestMemory;
+
+use super::context::{EndpointState, EndpointType};
+use super::dma::{self, DmaError};
+use super::endpoint::{Endpoint, InProgress};
+use super::ring::{self, RingCursor, RingTrb, Td, TdFetch};
+use super::trb::{CompletionCode, IsochTrb, SetupStageTrb, TransferEvent, Trb, TrbType};
+use crate::usb::{BusTime, TransferResult, UsbDevice};
+
+/// Most TRBs one TD may have (Linux TDs span segments; this bounds a chain that never ends).
+pub const MAX_TD_TRBS: usize = 1024;
+/// Most TDs one endpoint executes per doorbell or tick; the rest waits for the next tick.
+pub const MAX_TDS_PER_SERVICE: usize = 64;
+/// An ASAP isoch schedule further behind real time than this many microframes restarts now.
+const MAX_ISOCH_LAG: u64 = 64;
+
+/// An event produced by a transfer, for the controller to post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventOut {
+    /// Interrupter Target of the TRB the event reports on.
+    pub target: u16,
+    /// The event TRB (cycle bit clear).
+    pub trb: Trb,
+    /// False when the TRB had BEI set: post without interrupting.
+    pub interrupt: bool,
+}
+
+/// What an endpoint's TDs run against.
+#[derive(Debug)]
+pub struct Bus<'a> {
+    /// Slot ID, for the events.
+    pub slot_id: u8,
+    /// The device on the slot's port; `None` once detached.
+    pub device: Option<&'a mut (dyn UsbDevice + 'static)>,
+    /// Current bus time.
+    pub now: BusTime,
+    /// Current absolute microframe (MFINDEX without the wrap).
+    pub uframe: u64,
+    /// Events produced.
+    pub events: &'a mut Vec<EventOut>,
+    /// TRBs executed (statistics).
+    pub trbs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Next,
+    Wait,
+}
+
+enum Fetch {
+    Empty,
+    Incomplete,
+    Ready(Td),
+    /// Reported and halted already.
+    Failed,
+}
+
+/// Runs `ep`'s ring from its dequeue pointer: at most [`MAX_TDS_PER_SERVICE`] TDs, stopping at an
+/// empty ring, a NAK, an isoch TD not yet due, or a halt.
+pub fn service<M: GuestMemory>(
+    ep: &mut Endpoint,
+    bus: &mut Bus<'_>,
+    mem: &M,
+) -> Result<(), DmaError> {
+    ep.more = false;
+    for _ in 0..MAX_TDS_PER_SERVICE {
+        if ep.state != EndpointState::Running {
+            return Ok(());
+        }
+        let step = if ep.ep_type.is_isoch() {
+            isoch_step(ep, bus, mem)?
+        } else {
+            match fetch(ep, ep.ring, bus, mem)? {
+                Fetch::Ready(td) => {
+                    if ep.retry_at.is_some_and(|t| t > bus.now) {
+                        Step::Wait
+                    } else if ep.ep_type == EndpointType::Control {
+                        control_step(ep, bus, mem, td)?
+                    } else {
+                        normal_step(ep, bus, mem, td)?
+                    }
+                }
+                Fetch::Empty | Fetch::Incomplete => Step::Wait,
+                Fetch::Failed => Step::Next,
+            }
+        };
+        if step == Step::Wait {
+            return Ok(());
+        }
+    }
+    ep.more = true;
+    Ok(())
+}
+
+fn fetch<M: GuestMemory>(
+    ep: &mut Endpoint,
+    at: RingCursor,
+    bus: &mut Bus<'_>,
+    mem: &M,
+) -> Result<Fetch, DmaError> {
+    match at.fetch_td(mem, MAX_TD_TRBS) {
+        Err(ring::Error::Dma(e)) => Err(e),
+        Err(ring::Error::LinkLoop(addr)) => {
+            log::warn!(
+                "slot {} DCI {}: link TRB loop at {addr:#x}; TRB Error",
+                bus.slot_id,
+                ep.dci
+            );
+            push(
+                bus,
+                ep,
+                ep.last_target,
+                addr,
+                CompletionCode::TrbError,
+                0,
+                true,
+            );
+            let cur = ep.ring;
+            ep.halt(cur);
+            Ok(Fetch::Failed)
+        }
+        Ok(TdFetch::Empty) => Ok(Fetch::Empty),
+        Ok(TdFetch::Incomplete) => Ok(Fetch::Incomplete),
+        Ok(TdFetch::TooLong(first)) => {
+            log::warn!(
+                "slot {} DCI {}: TD at {:#x} chains past {MAX_TD_TRBS} TRBs or around the ring",
+                bus.slot_id,
+                ep.dci,
+                first.addr
+            );
+            trb_error(ep, bus, &first);
+            Ok(Fetch::Failed)
+        }
+        Ok(TdFetch::Ready(td)) => {
+            bus.trbs += td.trbs.len() as u64;
+            Ok(Fetch::Ready(td))
+        }
+    }
+}
+
+fn push(
+    bus: &mut Bus<'_>,
+    ep: &Endpoint,
+    target: u16,
+    pointer: u64,
+    code: CompletionCode,
+    length: usize,
+    interrupt: bool,
+) {
+    let trb = TransferEvent {
+        pointer,
+        length: length.min(0xff_ffff) as u32,
+        code,
+        event_data: false,
+        endpoint_id: ep.dci,
+        slot_id: bus.slot_id,
+    }
+    .to_trb();
+    bus.events.push(EventOut {
+        target,
+        trb,
+        interrupt,
+    });
+}
+
+fn event(bus: &mut Bus<'_>, ep: &Endpoint, t: &RingTrb, code: CompletionCode, residual: usize) {
+    let bei = t.trb.bei();
+    push(
+        bus,
+        ep,
+        t.trb.interrupter_target(),
+        t.addr,
+        code,
+        residual,
+        !bei,
+    );
+}
+
+fn trb_error(ep: &mut Endpoint, bus: &mut Bus<'_>, t: &RingTrb) {
+    event(bus, ep, t, CompletionCode::TrbError, 0);
+    ep.halt(t.at);
+}
+
+fn is_data(t: &RingTrb) -> bool {
+    matches!(
+        t.trb.trb_type(),
+        Some(TrbType::Normal | TrbType::Isoch | TrbType::DataStage)
+    )
+}
+
+fn data_len(trbs: &[RingTrb]) -> usize {
+    trbs.iter()
+        .filter(|t| is_data(t))
+        .map(|t| t.trb.transfer_length() as usize)
+        .sum()
+}
+
+/// The first TRB that may not appear in a TD whose first TRB is `first_ok` and whose other
+/// TRBs are Normal, Event Data or No Op; immediate data is only valid OUT and ≤ 8 bytes.
+fn find_bad(trbs: &[RingTrb], first_ok: TrbType, dir_in: bool) -> Option<RingTrb> {
+    trbs.iter().enumerate().find_map(|(i, t)| {
+        let ty = t.trb.trb_type();
+        let type_ok = if i == 0 {
+            ty == Some(first_ok)
+        } else {
+            matches!(
+                ty,
+                Some(TrbType::Normal | TrbType::EventData | TrbType::NoOp)
+            )
+        };
+        let idt_ok = !t.trb.idt() || (!dir_in && t.trb.transfer_length() <= 8);
+        (!type_ok || (is_data(t) && !idt_ok)).then_some(*t)
+    })
+}
+
+fn gather_out<M: GuestMemory>(trbs: &[RingTrb], mem: &M) -> Result<Vec<u8>, DmaError> {
+    let mut out = Vec::with_capacity(data_len(trbs));
+    for t in trbs.iter().filter(|t| is_data(t)) {
+        let len = t.trb.transfer_length() as usize;
+        if t.trb.idt() {
+            let imm = t.trb.parameter().to_le_bytes();
+            out.extend_from_slice(&imm[..len.min(8)]);
+        } else {
+            let start = out.len();
+            out.resize(start + len, 0);
+            dma::read(mem, t.trb.parameter(), &mut out[start..])?;
+        }
+    }
+    Ok(out)
+}
+
+fn scatter_in<M: GuestMemory>(trbs: &[RingTrb], data: &[u8], mem: &M) -> Result<(), DmaError> {
+    let mut rest = data;
+    for t in trbs.iter().filter(|t| is_data(t)) {
+        if rest.is_empty() {
+            break;
+        }
+        let n = (t.trb.transfer_length() as usize).min(rest.len());
+        dma::write(mem, t.trb.parameter(), &rest[..n])?;
+        rest = &rest[n..];
+    }
+    Ok(())
+}
+
+/// Posts the events of a TD that moved `moved` bytes (§4.10.1.1): Success on IOC TRBs, Short
+/// Packet on the TRB where data ran out (if it has ISP or IOC) after which only Event Data TRBs
+/// report, and Event Data events carrying the bytes moved since the previous one.
+fn report_success(bus: &mut Bus<'_>, ep: &Endpoint, trbs: &[RingTrb], moved: usize) {
+    let mut left = moved;
+    let mut edtla = 0usize;
+    let mut short = false;
+    for t in trbs {
+        if t.trb.trb_type() == Some(TrbType::EventData) {
+            if t.trb.ioc() {
+                let code = if short {
+                    CompletionCode::ShortPacket
+                } else {
+                    CompletionCode::Success
+                };
+                let trb = TransferEvent {
+                    pointer: t.trb.parameter(),
+                    length: edtla.min(0xff_ffff) as u32,
+                    code,
+                    event_data: true,
+                    endpoint_id: ep.dci,
+                    slot_id: bus.slot_id,
+                }
+                .to_trb();
+                bus.events.push(EventOut {
+                    target: t.trb.interrupter_target(),
+                    trb,
+                    interrupt: !t.trb.bei(),
+                });
+            }
+            edtla = 0;
+            continue;
+        }
+        if short {
+            continue;
+        }
+        let len = if is_data(t) {
+            t.trb.transfer_length() as usize
+        } else {
+            0
+        };
+        let got = left.min(len);
+        left -= got;
+        edtla += got;
+        if got < len {
+            short = true;
+            if t.trb.isp() || t.trb.ioc() {
+                event(bus, ep, t, CompletionCode::ShortPacket, len - got);
+            }
+        } else if t.trb.ioc() {
+            event(bus, ep, t, CompletionCode::Success, 0);
+        }
+    }
+}
+
+/// Posts the one event of a TD that failed with `code` after `moved` bytes; returns the TRB
+/// it failed on.
+fn report_error(
+    bus: &mut Bus<'_>,
+    ep: &Endpoint,
+    trbs: &[RingTrb],
+    moved: usize,
+    code: CompletionCode,
+) -> Option<RingTrb> {
+    let mut left = moved;
+    let mut at = None;
+    for t in trbs.iter().filter(|t| is_data(t)) {
+        let len = t.trb.transfer_length() as usize;
+        let got = left.min(len);
+        left -= got;
+        if got < len {
+            at = Some((*t, len - got));
+            break;
+        }
+    }
+    let (t, residual) = at.or_else(|| {
+        trbs.iter()
+            .rev()
+            .find(|t| is_data(t))
+            .or(trbs.first())
+            .map(|t| (*t, 0))
+    })?;
+    event(bus, ep, &t, code, residual);
+    Some(t)
+}
+
+fn wait_on(ep: &mut Endpoint, first: &RingTrb, retry_at: Option<BusTime>) -> Step {
+    ep.in_progress = Some(InProgress {
+        trb: first.addr,
+        length: first.trb.transfer_length(),
+        target: first.trb.interrupter_target(),
+    });
+    ep.retry_at = retry_at;
+    Step::Wait
+}
+
+fn finish(ep: &mut Endpoint, end: RingCursor) -> Step {
+    ep.ring = end;
+    ep.in_progress = None;
+    ep.retry_at = None;
+    Step::Next
+}
+
+fn error_code(r: TransferResult) -> CompletionCode {
+    match r {
+        TransferResult::Stall => CompletionCode::StallError,
+        _ => CompletionCode::UsbTransactionError,
+    }
+}
+
+/// A TD that is a lone No Op TRB: nothing moves, IOC still reports.
+fn noop_td(ep: &mut Endpoint, bus: &mut Bus<'_>, td: &Td) -> Step {
+    report_success(bus, ep, &td.trbs, 0);
+    finish(ep, td.end)
+}
+
+fn normal_step<M: GuestMemory>(
+    ep: &mut Endpoint,
+    bus: &mut Bus<'_>,
+    mem: &M,
+    td: Td,
+) -> Result<Step, DmaError> {
+    let first = td.trbs[0];
+    if first.trb.trb_type() == Some(TrbType::NoOp) && td.trbs.len() == 1 {
+        return Ok(noop_td(ep, bus, &td));
+    }
+    let dir_in = ep.ep_type.is_in();
+    if let Some(bad) = find_bad(&td.trbs, TrbType::Normal, dir_in) {
+        log::warn!(
+            "slot {} DCI {}: TRB at {:#x} (type {}) not valid here; TRB Error",
+            bus.slot_id,
+            ep.dci,
+            bad.addr,
+            bad.trb.type_field()
+        );
+        trb_error(ep, bus, &bad);
+        return Ok(Step::Next);
+    }
+    ep.last_target = first.trb.interrupter_target();
+    let total = data_len(&td.trbs);
+    let num = ep.number();
+    let (result, buf) = match bus.device.as_deref_mut() {
+        None => (TransferResult::TransactionError, Vec::new()),
+        Some(dev) if dir_in => {
+            let mut buf = vec![0u8; total];
+            (dev.data_in(num, &mut buf, bus.now), buf)
+        }
+        Some(dev) => {
+            let data = gather_out(&td.trbs, mem)?;
+            (dev.data_out(num, &data, bus.now), Vec::new())
+        }
+    };
+    Ok(match result {
+        TransferResult::Complete(n) => {
+            let n = n.min(total);
+            if dir_in {
+                scatter_in(&td.trbs, &buf[..n], mem)?;
+            }
+            report_success(bus, ep, &td.trbs, n);
+            finish(ep, td.end)
+        }
+        TransferResult::Nak => {
+            let wait = if ep.ep_type.is_interrupt() {
+                ep.interval
+            } else {
+                1
+            };
+            wait_on(ep, &first, Some(BusTime(bus.now.0 + wait)))
+        }
+        r => {
+            let at = report_error(bus, ep, &td.trbs, 0, error_code(r)).unwrap_or(first);
+            ep.halt(at.at);
+            Step::Next
+        }
+    })
+}
+
+fn control_step<M: GuestMemory>(
+    ep: &mut Endpoint,
+    bus: &mut Bus<'_>,
+    mem: &M,
+    setup_td: Td,
+) -> Result<Step, DmaError> {
+    let first = setup_td.trbs[0];
+    if first.trb.trb_type() == Some(TrbType::NoOp) && setup_td.trbs.len() == 1 {
+        return Ok(noop_td(ep, bus, &setup_td));
+    }
+    let setup_trb = match SetupStageTrb::cast(first.trb) {
+        Some(s)
+            if setup_td.trbs.len() == 1 && first.trb.idt() && first.trb.transfer_length() == 8 =>
+        {
+            s
+        }
+        _ => {
+            log::warn!(
+                "slot {} EP0: TD at {:#x} does not start with a valid Setup Stage TRB",
+                bus.slot_id,
+                first.addr
+            );
+            trb_error(ep, bus, &first);
+            return Ok(Step::Next);
+        }
+    };
+    let setup = setup_trb.setup();
+    let dir_in = setup.is_device_to_host();
+    // Setup, optional Data and Status stages are separate TDs; run them together.
+    let mut cursor = setup_td.end;
+    let mut data_trbs: Vec<RingTrb> = Vec::new();
+    let status = loop {
+        let td = match fetch(ep, cursor, bus, mem)? {
+            Fetch::Ready(td) => td,
+            Fetch::Empty | Fetch::Incomplete => return Ok(wait_on(ep, &first, None)),
+            Fetch::Failed => return Ok(Step::Next),
+        };
+        let head = td.trbs[0];
+        match head.trb.trb_type() {
+            Some(TrbType::DataStage) if data_trbs.is_empty() => {
+                if let Some(bad) = find_bad(&td.trbs, TrbType::DataStage, dir_in) {
+                    trb_error(ep, bus, &bad);
+                    return Ok(Step::Next);
+                }
+                cursor = td.end;
+                data_trbs = td.trbs;
+            }
+            Some(TrbType::StatusStage) => break td,
+            _ => {
+                log::warn!(
+                    "slot {} EP0: TRB at {:#x} (type {}) where a Data or Status Stage belongs",
+                    bus.slot_id,
+                    head.addr,
+                    head.trb.type_field()
+                );
+                trb_error(ep, bus, &head);
+                return Ok(Step::Next);
+            }
+        }
+    };
+    let total = data_len(&data_trbs);
+    let mut buf = if dir_in {
+        vec![0u8; total]
+    } else {
+        gather_out(&data_trbs, mem)?
+    };
+    let result = match bus.device.as_deref_mut() {
+        Some(dev) => dev.control(setup, &mut buf, bus.now),
+        None => TransferResult::TransactionError,
+    };
+    Ok(match result {
+        TransferResult::Complete(n) => {
+            let n = n.min(total);
+            if dir_in {
+                scatter_in(&data_trbs, &buf[..n], mem)?;
+            }
+            report_success(bus, ep, &setup_td.trbs, 8);
+            report_success(bus, ep, &data_trbs, n);
+            report_success(bus, ep, &status.trbs, 0);
+            finish(ep, status.end)
+        }
+        TransferResult::Nak => wait_on(ep, &first, Some(BusTime(bus.now.0 + 1))),
+        r => {
+            let failing = if data_trbs.is_empty() {
+                &status.trbs
+            } else {
+                &data_trbs
+            };
+            let at = report_error(bus, ep, failing, 0, error_code(r)).unwrap_or(first);
+            ep.halt(at.at);
+            Step::Next
+        }
+    })
+}
+
+fn isoch_step<M: GuestMemory>(
+    ep: &mut Endpoint,
+    bus: &mut Bus<'_>,
+    mem: &M,
+) -> Result<Step, DmaError> {
+    let td = match fetch(ep, ep.ring, bus, mem)? {
+        Fetch::Ready(td) => td,
+        Fetch::Empty => {
+            if ep.isoch_next.is_some_and(|t| t <= bus.uframe) {
+                // §4.10.3.1: the service opportunity came and the ring had nothing.
+                let code = if ep.ep_type.is_in() {
+                    CompletionCode::RingOverrun
+                } else {
+                    CompletionCode::RingUnderrun
+                };
+                push(bus, ep, ep.last_target, 0, code, 0, true);
+                ep.isoch_next = None;
+            }
+            return Ok(Step::Wait);
+        }
+        Fetch::Incomplete => return Ok(Step::Wait),
+        Fetch::Failed => return Ok(Step::Next),
+    };
+    let first = td.trbs[0];
+    if first.trb.trb_type() == Some(TrbType::NoOp) && td.trbs.len() == 1 {
+        return Ok(noop_td(ep, bus, &td));
+    }
+    let dir_in = ep.ep_type.is_in();
+    let isoch = match (
+        IsochTrb::cast(first.trb),
+        find_bad(&td.trbs, TrbType::Isoch, dir_in),
+    ) {
+        (Some(i), None) => i,
+        (_, bad) => {
+            trb_error(ep, bus, &bad.unwrap_or(first));
+            return Ok(Step::Next);
+        }
+    };
+    ep.last_target = first.trb.interrupter_target();
+    let total = data_len(&td.trbs);
+    let due = if isoch.sia() {
+        match ep.isoch_next {
+            Some(t) => t.max(bus.uframe.saturating_sub(MAX_ISOCH_LAG)),
+            None => bus.uframe,
+        }
+    } else {
+        let frame = bus.uframe >> 3;
+        let delta = u64::from(isoch.frame_id()).wrapping_sub(frame) & 0x7ff;
+        if delta >= 1024 {
+            log::debug!(
+                "slot {} DCI {}: isoch TD at {:#x} for frame {} missed (now {})",
+                bus.slot_id,
+                ep.dci,
+                first.addr,
+                isoch.frame_id(),
+                frame & 0x7ff
+            );
+            event(bus, ep, &first, CompletionCode::MissedService, total);
+            return Ok(finish(ep, td.end));
+        }
+        (frame + delta) * 8
+    };
+    if due > bus.uframe {
+        ep.isoch_next = Some(due);
+        return Ok(wait_on(ep, &first, None));
+    }
+    let num = ep.number();
+    let mut buf = if dir_in {
+        vec![0u8; total]
+    } else {
+        gather_out(&td.trbs, mem)?
+    };
+    let result = match bus.device.as_deref_mut() {
+        None => TransferResult::TransactionError,
+        Some(dev) if dir_in => dev.data_in(num, &mut buf, bus.now),
+        Some(dev) => dev.data_out(num, &buf, bus.now),
+    };
+    match result {
+        TransferResult::Complete(n) => {
+            let n = n.min(total);
+            if dir_in {
+                scatter_in(&td.trbs, &buf[..n], mem)?;
+            }
+            report_success(bus, ep, &td.trbs, n);
+        }
+        // Isochronous transfers have no handshake: nothing came in, or the data went out.
+        TransferResult::Nak => report_success(bus, ep, &td.trbs, if dir_in { 0 } else { total }),
+        TransferResult::Stall | TransferResult::TransactionError => {
+            report_error(bus, ep, &td.trbs, 0, CompletionCode::UsbTransactionError);
+        }
+    }
+    ep.isoch_next = Some(due + ep.interval);
+    Ok(finish(ep, td.end))
+}
