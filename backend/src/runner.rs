@@ -87,7 +87,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         "[sideband] scenario {scenario}: booting {}",
         p.image.release
     );
-    let outcome = session::boot(&p.image, &spec)?;
+    let outcome = session::boot(&p.image, &spec, &mut |req| running.control(req))?;
     let devices = running.summary();
     drop(running);
     let failure = outcome.failure();

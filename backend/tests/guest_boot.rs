@@ -107,6 +107,24 @@ fn emulated_xhci_enumerates_headset_and_loops_back_a_mebibyte() {
 }
 
 #[test]
+fn backend_unplug_and_replug_are_seen_and_the_device_works_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "hotplug"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    for case in [
+        "ok 2 unplug_seen",
+        "ok 3 replug_enumerated",
+        "ok 4 loopback_after_replug",
+    ] {
+        assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
+    }
+    let console = std::fs::read_to_string(dir.path().join("hotplug.console.log")).unwrap();
+    assert!(console.contains("[sideband] unplug 2: port 2 unplugged"));
+    assert!(console.contains("usb 1-2: USB disconnect"));
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

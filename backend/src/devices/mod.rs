@@ -41,6 +41,8 @@ pub const DEFAULT_HEADSET: &str = "headset-uac2";
 #[derive(Debug)]
 struct RunningUsb {
     xhci: Arc<Mutex<XhciFunction>>,
+    /// Devices unplugged by a control request, by port, waiting to be plugged back.
+    parked: Mutex<std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>>,
     msix: MsixFds,
     headset: SharedDevice<UacDevice>,
     // Dropped first: the clock stops before the server and the model go away.
@@ -70,11 +72,43 @@ impl RunningUsb {
         let clock = XhciClock::start(xhci.clone(), dma).context("cannot start the xHCI clock")?;
         Ok(RunningUsb {
             xhci,
+            parked: Mutex::default(),
             msix,
             headset,
             _clock: clock,
             _server: server,
         })
+    }
+
+    /// `unplug PORT` / `plug PORT`: hot-unplug a root port's device and plug it back.
+    fn hotplug(&self, verb: &str, port: u8) -> Result<String> {
+        let mut x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mut parked = self
+            .parked
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+        match verb {
+            "unplug" => match x.controller.detach(port) {
+                Ok(Some(dev)) => {
+                    parked.insert(port, dev);
+                    Ok(format!("port {port} unplugged"))
+                }
+                Ok(None) => anyhow::bail!("port {port} has no device"),
+                Err(e) => anyhow::bail!("port {port}: {e}"),
+            },
+            _ => {
+                let dev = parked
+                    .remove(&port)
+                    .ok_or_else(|| anyhow::anyhow!("nothing was unplugged from port {port}"))?;
+                x.controller
+                    .attach(port, dev)
+                    .map_err(|e| anyhow::anyhow!("port {port}: {e}"))?;
+                Ok(format!("port {port} plugged"))
+            }
+        }
     }
 
     fn summary(&self) -> Vec<String> {
@@ -180,6 +214,19 @@ impl RunningDevices {
         })
     }
 
+    /// Executes a request from a guest scenario (see `vm::session::CONTROL_MARKER`).
+    pub fn control(&self, request: &str) -> Result<String> {
+        let words: Vec<&str> = request.split_whitespace().collect();
+        match words.as_slice() {
+            [verb @ ("unplug" | "plug"), port] => {
+                let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
+                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
+                usb.hotplug(verb, port)
+            }
+            _ => anyhow::bail!("unknown request '{request}' (known: unplug PORT, plug PORT)"),
+        }
+    }
+
     /// The socket folder.
     #[cfg(test)]
     pub fn dir(&self) -> &std::path::Path {
@@ -240,6 +287,12 @@ mod tests {
         assert!(all.sockets.qrtr.as_ref().unwrap().exists());
         assert!(all.sockets.xhci.as_ref().unwrap().exists());
         let summary = all.summary();
+        assert!(none.control("unplug 1").is_err(), "no xHCI, no hot-plug");
+        assert!(all.control("frobnicate").is_err());
+        assert_eq!(all.control("unplug 2").unwrap(), "port 2 unplugged");
+        assert!(all.control("unplug 2").is_err(), "already empty");
+        assert_eq!(all.control("plug 2").unwrap(), "port 2 plugged");
+        assert!(all.control("plug 2").is_err(), "nothing parked");
         for start in [
             "adsp-smmu: probe 0 attach 0",
             "adsp-link: QEMU connected 0 time(s)",

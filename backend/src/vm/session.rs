@@ -22,6 +22,9 @@ use crate::report::ktap;
 
 /// Marker the guest init prints when the offload modules are loaded.
 pub const READY_MARKER: &str = "SIDEBAND-READY";
+/// Prefix of a request from a guest scenario to the backend (`SIDEBAND-CTL unplug 2`): the
+/// console is the scenario's way to ask for a hardware event at the right moment.
+pub const CONTROL_MARKER: &str = "SIDEBAND-CTL ";
 /// Marker the guest init prints after the scenario, followed by ` rc=N`.
 pub const DONE_MARKER: &str = "SIDEBAND-DONE rc=";
 /// How long QEMU gets to exit after the guest finished or panicked.
@@ -231,7 +234,13 @@ fn wait_with_deadline(child: &mut Child, grace: Duration) -> Option<ExitStatus> 
 }
 
 /// Boots the guest and watches it until it ends; the console goes to `spec.console_log`.
-pub fn boot(image: &Image, spec: &BootSpec) -> Result<BootOutcome> {
+/// Requests a scenario prints after [`CONTROL_MARKER`] go to `control`, whose answer (or
+/// error) is written to the console log.
+pub fn boot(
+    image: &Image,
+    spec: &BootSpec,
+    control: &mut dyn FnMut(&str) -> Result<String>,
+) -> Result<BootOutcome> {
     if let Some(dir) = spec.console_log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -309,6 +318,16 @@ pub fn boot(image: &Image, spec: &BootSpec) -> Result<BootOutcome> {
         }
         detector.feed(&line);
         report.feed(&line);
+        if let Some(request) = line.split_once(CONTROL_MARKER).map(|(_, r)| r.trim()) {
+            let answer = match control(request) {
+                Ok(a) => format!("[sideband] {request}: {a}"),
+                Err(e) => format!("[sideband] {request}: failed: {e:#}"),
+            };
+            writeln!(log, "{answer}")?;
+            if spec.echo {
+                eprintln!("{answer}");
+            }
+        }
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
