@@ -1,6 +1,7 @@
 //! `sideband`: boots an unmodified arm64 Linux guest in stock QEMU against emulated Qualcomm USB
 //! audio offload hardware, runs scenarios in it and reports KTAP and JUnit.
 
+mod audio;
 mod devices;
 mod image;
 mod paths;
@@ -245,7 +246,7 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
             }
         });
     }
-    let running = devices::RunningDevices::start(&opts.devices)?;
+    let running = devices::RunningDevices::start(&opts.devices, &opts.out_dir.join("boot"))?;
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),

@@ -71,7 +71,8 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
 
 /// Boots once and runs `scenario`.
 pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
-    let running = RunningDevices::start(&opts.devices)?;
+    let running = RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario))?;
+    let mut backend_failures = Vec::new();
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),
@@ -87,10 +88,23 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         "[sideband] scenario {scenario}: booting {}",
         p.image.release
     );
-    let outcome = session::boot(&p.image, &spec, &mut |req| running.control(req))?;
+    let outcome = session::boot(&p.image, &spec, &mut |req| {
+        let answer = running.control(req);
+        if let Err(e) = &answer {
+            backend_failures.push(format!("backend request `{req}` failed: {e:#}"));
+        }
+        answer
+    })?;
     let devices = running.summary();
     drop(running);
-    let failure = outcome.failure();
+    for line in &devices {
+        eprintln!("[sideband] scenario {scenario}: {line}");
+    }
+    let failure = match (outcome.failure(), backend_failures.is_empty()) {
+        (f, true) => f,
+        (None, false) => Some(backend_failures.join("\n")),
+        (Some(f), false) => Some(format!("{}\n{f}", backend_failures.join("\n"))),
+    };
     eprintln!(
         "[sideband] scenario {scenario}: {} in {:.1}s",
         if failure.is_none() {

@@ -125,6 +125,41 @@ fn backend_unplug_and_replug_are_seen_and_the_device_works_again() {
 }
 
 #[test]
+fn ordinary_playback_reaches_the_headset_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "playback"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    let console = std::fs::read_to_string(dir.path().join("playback.console.log")).unwrap();
+    assert!(
+        console.contains("check-counter 96000: stream")
+            && console.contains("96000 samples bit-exact"),
+        "{console}"
+    );
+    let wavs: Vec<_> = std::fs::read_dir(dir.path().join("playback"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .ends_with("-48000hz-16bit-2ch.wav")
+        })
+        .collect();
+    assert!(!wavs.is_empty(), "no WAV of the stream");
+}
+
+#[test]
+fn a_recording_that_does_not_match_fails_the_run() {
+    assert_fails_with(
+        &["test", "-s", "selftest-counter-mismatch"],
+        &[
+            "backend request `check-counter 48001` failed",
+            "recorded 48000 counter samples in a row",
+        ],
+    );
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

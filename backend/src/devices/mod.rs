@@ -11,6 +11,7 @@ use sideband_device::usb::uac::{AudioProfile, UacDevice};
 use sideband_device::usb::SharedDevice;
 use sideband_device::xhci::{Config as XhciConfig, LoopbackDevice};
 
+use crate::audio::recording::{Recording, RecordingSink, DEFAULT_CAP};
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
 use crate::transport::qrtr_link::{PacketHandler, QrtrLink};
@@ -45,19 +46,25 @@ struct RunningUsb {
     parked: Mutex<std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>>,
     msix: MsixFds,
     headset: SharedDevice<UacDevice>,
+    recording: Arc<Mutex<Recording>>,
     // Dropped first: the clock stops before the server and the model go away.
     _clock: XhciClock,
     _server: VfioUserFunction,
 }
 
 impl RunningUsb {
-    fn start(socket: &std::path::Path) -> Result<Self> {
+    fn start(socket: &std::path::Path, record_dir: &std::path::Path) -> Result<Self> {
         let dma = DmaMemory::default();
         let msix = MsixFds::default();
         let mut function = XhciFunction::new(XhciConfig::default(), msix.clone())?;
         let profile: AudioProfile = DEFAULT_HEADSET.parse().context("headset profile")?;
-        let headset =
-            SharedDevice::new(UacDevice::headset(profile).context("headset descriptors")?);
+        let mut device = UacDevice::headset(profile).context("headset descriptors")?;
+        let recording = Arc::new(Mutex::new(Recording::new(record_dir, DEFAULT_CAP)));
+        device
+            .function_mut()
+            .recorder_mut()
+            .set_sink(Some(Box::new(RecordingSink(recording.clone()))));
+        let headset = SharedDevice::new(device);
         function
             .controller
             .attach(HEADSET_PORT, Box::new(headset.clone()))
@@ -75,6 +82,7 @@ impl RunningUsb {
             parked: Mutex::default(),
             msix,
             headset,
+            recording,
             _clock: clock,
             _server: server,
         })
@@ -111,8 +119,38 @@ impl RunningUsb {
         }
     }
 
+    /// `check-counter N`: the headset recorded the guest's N-sample counter pattern bit-exactly.
+    fn check_counter(&self, expected: u64) -> Result<String> {
+        if let Ok(mut h) = self.headset.0.lock() {
+            h.function_mut().recorder_mut().flush();
+        }
+        let r = self
+            .recording
+            .lock()
+            .map_err(|_| anyhow::anyhow!("recording lock poisoned"))?;
+        r.check_counter(expected).map_err(|e| anyhow::anyhow!(e))
+    }
+
     fn summary(&self) -> Vec<String> {
         let mut lines = Vec::new();
+        if let Ok(mut r) = self.recording.lock() {
+            for f in r.finish() {
+                lines.push(format!(
+                    "headset recording: stream {} ({} Hz, {}-bit, {} ch) {} bytes{} -> {}",
+                    f.stream,
+                    f.format.rate,
+                    f.format.bits,
+                    f.format.channels,
+                    f.bytes,
+                    if f.dropped > 0 {
+                        format!(" ({} past the cap)", f.dropped)
+                    } else {
+                        String::new()
+                    },
+                    f.path.display()
+                ));
+            }
+        }
         if let Ok(x) = self.xhci.lock() {
             let c = &x.controller;
             let s = c.stats();
@@ -172,7 +210,7 @@ impl PacketHandler for LinkLog {
 impl RunningDevices {
     /// Starts the servers. Sockets live in a fresh folder under the system temp dir (a UNIX
     /// socket path must stay under 108 bytes, which an output folder may not).
-    pub fn start(set: &DeviceSet) -> Result<Self> {
+    pub fn start(set: &DeviceSet, out_dir: &std::path::Path) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("sideband-")
             .tempdir()
@@ -199,7 +237,7 @@ impl RunningDevices {
         };
         let usb = if set.xhci {
             let path = dir.path().join("xhci.sock");
-            let usb = RunningUsb::start(&path)?;
+            let usb = RunningUsb::start(&path, out_dir)?;
             sockets.xhci = Some(path);
             Some(usb)
         } else {
@@ -223,7 +261,16 @@ impl RunningDevices {
                 let usb = self.usb.as_ref().context("no xHCI in this boot")?;
                 usb.hotplug(verb, port)
             }
-            _ => anyhow::bail!("unknown request '{request}' (known: unplug PORT, plug PORT)"),
+            ["check-counter", n] => {
+                let n: u64 = n
+                    .parse()
+                    .with_context(|| format!("bad sample count '{n}'"))?;
+                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
+                usb.check_counter(n)
+            }
+            _ => anyhow::bail!(
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES)"
+            ),
         }
     }
 
@@ -277,10 +324,11 @@ mod tests {
 
     #[test]
     fn starts_the_configured_servers_only() {
-        let none = RunningDevices::start(&DeviceSet::default()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let none = RunningDevices::start(&DeviceSet::default(), out.path()).unwrap();
         assert_eq!(none.sockets, Sockets::default());
         assert!(none.summary().is_empty());
-        let all = RunningDevices::start(&DeviceSet::all()).unwrap();
+        let all = RunningDevices::start(&DeviceSet::all(), out.path()).unwrap();
         let sock = all.sockets.viommu.clone().unwrap();
         assert!(sock.exists(), "QEMU needs the socket before it starts");
         assert!(sock.starts_with(all.dir()));
@@ -293,6 +341,8 @@ mod tests {
         assert!(all.control("unplug 2").is_err(), "already empty");
         assert_eq!(all.control("plug 2").unwrap(), "port 2 plugged");
         assert!(all.control("plug 2").is_err(), "nothing parked");
+        let e = all.control("check-counter 10").unwrap_err().to_string();
+        assert!(e.contains("recorded no stream"), "{e}");
         for start in [
             "adsp-smmu: probe 0 attach 0",
             "adsp-link: QEMU connected 0 time(s)",

@@ -1,0 +1,6 @@
+//! What the headset heard: recordings streamed to WAV files and checked against the pattern the
+//! guest sent.
+
+pub mod counter;
+pub mod recording;
+pub mod wav;
