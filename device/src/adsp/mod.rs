@@ -1,0 +1,34 @@
+//! The ADSP as the guest's offload driver sees it over QRTR: the protocol models only.
+//!
+//! - [`qrtr`]: packet codec, control packets, flow control, the DSP's node (node 5);
+//! - [`qmi`]: the table-driven QMI codec;
+//! - [`uaudio`]: the UAUDIO service's messages and the DSP's client state machine;
+//! - [`link`]: node and client wired together, which the backend feeds with whole QRTR packets
+//!   from the guest's `/dev/qrtr-tun` relay and which returns whole packets to write back.
+//!
+//! Everything is pure: no socket, thread, clock or file. The guest is untrusted: every packet and
+//! message is checked, refused with an error value and a warning, never a panic, and every
+//! allocation is bounded by the input size or a constant.
+
+pub mod link;
+pub mod qmi;
+pub mod qrtr;
+pub mod uaudio;
+
+pub use link::{AdspLink, LinkOutput, DSP_CLIENT_PORT};
+pub use uaudio::{Event, State, StreamParams, StreamResources};
+
+/// Displays an error with its sources, "a: b: c", for log lines.
+pub(crate) struct ErrorChain<'a>(pub &'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = self.0.source();
+        while let Some(e) = src {
+            write!(f, ": {e}")?;
+            src = e.source();
+        }
+        Ok(())
+    }
+}
