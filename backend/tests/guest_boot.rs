@@ -160,6 +160,37 @@ fn a_recording_that_does_not_match_fails_the_run() {
 }
 
 #[test]
+fn dsp_enables_an_offloaded_stream_over_qmi_and_its_memory_checks_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "offload-enable"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert!(stdout.contains("ok 3 pcm_busy_while_offloaded"), "{stdout}");
+    assert!(stdout.contains("ok 4 pcm_free_after_disable"), "{stdout}");
+    let console = std::fs::read_to_string(dir.path().join("offload-enable.console.log")).unwrap();
+    let enable = console
+        .lines()
+        .find(|l| l.starts_with("[sideband] stream-enable"))
+        .unwrap_or_default();
+    // The driver's answer: the secondary interrupter the DT asks for, the event ring at its
+    // fixed IOVA, and every region mapped through the SMMU to the address the xHCI uses
+    // (the backend fails the request otherwise).
+    for needle in [
+        "interrupter 2",
+        "event ring iova 0x1000 ->",
+        "transfer ring iova",
+        "transfer buffer iova",
+        "interrupter 2: 1 segment of 256 TRBs",
+    ] {
+        assert!(enable.contains(needle), "missing `{needle}` in: {enable}");
+    }
+    assert!(
+        console.contains("[sideband] stream-disable: disabled"),
+        "{console}"
+    );
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

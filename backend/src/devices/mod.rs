@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 
+mod adsp;
 mod xhci;
 
 use std::sync::{Arc, Mutex};
@@ -14,10 +15,11 @@ use sideband_device::xhci::{Config as XhciConfig, LoopbackDevice};
 use crate::audio::recording::{Recording, RecordingSink, DEFAULT_CAP};
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
-use crate::transport::qrtr_link::{PacketHandler, QrtrLink};
 use crate::transport::vfio_user::VfioUserFunction;
 use crate::transport::viommu::{ViommuServer, ViommuStats};
+use crate::vm::machine::Q6USB_ENDPOINT;
 use crate::vm::machine::{DeviceSet, Sockets};
+use adsp::RunningAdsp;
 use xhci::{XhciClock, XhciFunction};
 
 /// The device servers of one boot; dropping it removes the sockets.
@@ -26,7 +28,7 @@ pub struct RunningDevices {
     /// Where QEMU connects.
     pub sockets: Sockets,
     viommu: Option<ViommuServer>,
-    adsp_link: Option<(QrtrLink, Arc<Mutex<LinkLog>>)>,
+    adsp: Option<RunningAdsp>,
     usb: Option<RunningUsb>,
     _dir: tempfile::TempDir,
 }
@@ -47,6 +49,7 @@ struct RunningUsb {
     msix: MsixFds,
     headset: SharedDevice<UacDevice>,
     recording: Arc<Mutex<Recording>>,
+    dma: DmaMemory,
     // Dropped first: the clock stops before the server and the model go away.
     _clock: XhciClock,
     _server: VfioUserFunction,
@@ -76,13 +79,15 @@ impl RunningUsb {
         let xhci = Arc::new(Mutex::new(function));
         let server = VfioUserFunction::serve(socket, xhci.clone(), dma.clone(), msix.clone())
             .context("cannot start the xHCI's vfio-user server")?;
-        let clock = XhciClock::start(xhci.clone(), dma).context("cannot start the xHCI clock")?;
+        let clock =
+            XhciClock::start(xhci.clone(), dma.clone()).context("cannot start the xHCI clock")?;
         Ok(RunningUsb {
             xhci,
             parked: Mutex::default(),
             msix,
             headset,
             recording,
+            dma,
             _clock: clock,
             _server: server,
         })
@@ -117,6 +122,33 @@ impl RunningUsb {
                 Ok(format!("port {port} plugged"))
             }
         }
+    }
+
+    /// Checks that interrupter `n` is the secondary interrupter the QMI answer describes: the
+    /// guest set up one event ring segment at `event_ring_dma`, and MSI-X vector `n` is wired.
+    fn check_interrupter(&self, n: u8, event_ring_dma: u64) -> Result<String> {
+        let x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mem = self.dma.snapshot();
+        let v = x
+            .interrupter_view(u16::from(n), &mem)
+            .with_context(|| format!("interrupter {n} does not exist or its ERST is unreadable"))?;
+        if v.segments != 1 || v.segment0 != event_ring_dma {
+            anyhow::bail!(
+                "interrupter {n}: ERSTSZ {} segment 0 at {:#x}, but the QMI answer's event ring is at {event_ring_dma:#x}",
+                v.segments,
+                v.segment0
+            );
+        }
+        Ok(format!(
+            "interrupter {n}: 1 segment of {} TRBs at {:#x} as reported, IMAN.IE {}, MSI-X vector {n} {}",
+            v.segment0_trbs,
+            v.segment0,
+            u8::from(v.interrupt_enable),
+            if self.msix.is_wired(u16::from(n)) { "wired" } else { "not wired" }
+        ))
     }
 
     /// `check-counter N`: the headset recorded the guest's N-sample counter pattern bit-exactly.
@@ -186,27 +218,6 @@ impl RunningUsb {
     }
 }
 
-/// Until the ADSP's QRTR node answers on the link, the backend notes what the guest sends.
-#[derive(Debug, Default)]
-pub struct LinkLog {
-    packets: u64,
-    bytes: u64,
-    connects: u64,
-}
-
-impl PacketHandler for LinkLog {
-    fn on_packet(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
-        self.packets += 1;
-        self.bytes += packet.len() as u64;
-        Vec::new()
-    }
-    fn on_connect(&mut self) -> Vec<Vec<u8>> {
-        self.connects += 1;
-        Vec::new()
-    }
-    fn on_disconnect(&mut self) {}
-}
-
 impl RunningDevices {
     /// Starts the servers. Sockets live in a fresh folder under the system temp dir (a UNIX
     /// socket path must stay under 108 bytes, which an output folder may not).
@@ -225,13 +236,11 @@ impl RunningDevices {
         } else {
             None
         };
-        let adsp_link = if set.adsp_link {
+        let adsp = if set.adsp_link {
             let path = dir.path().join("qrtr.sock");
-            let log = Arc::new(Mutex::new(LinkLog::default()));
-            let link =
-                QrtrLink::serve(&path, log.clone()).context("cannot start the ADSP QRTR link")?;
+            let adsp = RunningAdsp::start(&path)?;
             sockets.qrtr = Some(path);
-            Some((link, log))
+            Some(adsp)
         } else {
             None
         };
@@ -246,7 +255,7 @@ impl RunningDevices {
         Ok(RunningDevices {
             sockets,
             viommu,
-            adsp_link,
+            adsp,
             usb,
             _dir: dir,
         })
@@ -261,6 +270,17 @@ impl RunningDevices {
                 let usb = self.usb.as_ref().context("no xHCI in this boot")?;
                 usb.hotplug(verb, port)
             }
+            ["stream-enable", params @ ..] => {
+                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
+                let table = self.viommu.as_ref().map(|v| &v.smmu.table);
+                let answer = adsp.enable(params, table, Q6USB_ENDPOINT)?;
+                let (Some(usb), Some(r)) = (self.usb.as_ref(), adsp.resources()) else {
+                    return Ok(answer);
+                };
+                let irq = usb.check_interrupter(r.interrupter_num, r.mem.event_ring.dma)?;
+                Ok(format!("{answer}; {irq}"))
+            }
+            ["stream-disable"] => self.adsp.as_ref().context("no ADSP in this boot")?.disable(),
             ["check-counter", n] => {
                 let n: u64 = n
                     .parse()
@@ -269,7 +289,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-disable)"
             ),
         }
     }
@@ -291,13 +311,8 @@ impl RunningDevices {
         if let Some(usb) = &self.usb {
             lines.extend(usb.summary());
         }
-        if let Some((_, log)) = &self.adsp_link {
-            if let Ok(l) = log.lock() {
-                lines.push(format!(
-                    "adsp-link: QEMU connected {} time(s), guest sent {} QRTR packet(s), {} bytes",
-                    l.connects, l.packets, l.bytes
-                ));
-            }
+        if let Some(a) = &self.adsp {
+            lines.push(a.summary());
         }
         lines
     }
@@ -345,7 +360,7 @@ mod tests {
         assert!(e.contains("recorded no stream"), "{e}");
         for start in [
             "adsp-smmu: probe 0 attach 0",
-            "adsp-link: QEMU connected 0 time(s)",
+            "adsp: 0 QRTR packet(s) in, 0 out",
             "xhci: 0 commands",
             "headset (port 1, address 0): 0 stream(s)",
         ] {

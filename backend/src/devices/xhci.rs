@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use sideband_device::pci::{classify_bar0, Bar0Target, XhciPciFunction, BAR0_SIZE};
 use sideband_device::usb::BusTime;
+use sideband_device::xhci::regs::{iman, rt, RT_BASE};
 use sideband_device::xhci::{Config, Controller, InterruptSink};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
@@ -45,6 +47,41 @@ impl XhciFunction {
             pci: XhciPciFunction::new(vectors),
             controller,
             vectors,
+        })
+    }
+}
+
+/// An interrupter as the guest programmed it: what the DSP's event ring must match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InterrupterView {
+    /// IMAN.IE: the guest wants MSI-X for this interrupter.
+    pub interrupt_enable: bool,
+    /// ERSTSZ: event ring segments.
+    pub segments: u32,
+    /// Base address of segment 0, from the ERST in guest memory.
+    pub segment0: u64,
+    /// TRBs in segment 0.
+    pub segment0_trbs: u32,
+}
+
+impl XhciFunction {
+    /// Reads interrupter `n`'s registers and its first ERST entry.
+    pub fn interrupter_view(&self, n: u16, mem: &GuestMemoryMmap) -> Option<InterrupterView> {
+        if n >= self.vectors {
+            return None;
+        }
+        let set = RT_BASE + rt::IR_BASE + rt::IR_STRIDE * u64::from(n);
+        let c = &self.controller;
+        let iman_v = c.mmio_read(set + rt::IMAN, 4) as u32;
+        let segments = c.mmio_read(set + rt::ERSTSZ, 4) as u32 & 0xffff;
+        let erstba = c.mmio_read(set + rt::ERSTBA, 8) & !0x3f;
+        let mut entry = [0u8; 16];
+        mem.read_slice(&mut entry, GuestAddress(erstba)).ok()?;
+        Some(InterrupterView {
+            interrupt_enable: iman_v & iman::IE != 0,
+            segments,
+            segment0: u64::from_le_bytes(entry[0..8].try_into().ok()?) & !0x3f,
+            segment0_trbs: u32::from_le_bytes(entry[8..12].try_into().ok()?) & 0xffff,
         })
     }
 }

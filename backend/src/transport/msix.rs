@@ -60,6 +60,14 @@ impl MsixFds {
         }
     }
 
+    /// True when QEMU gave an eventfd for `vector` (the guest enabled it).
+    pub fn is_wired(&self, vector: u16) -> bool {
+        self.fds
+            .lock()
+            .map(|t| t.get(usize::from(vector)).is_some_and(Option::is_some))
+            .unwrap_or(false)
+    }
+
     /// (interrupts delivered, interrupts dropped for want of an eventfd).
     pub fn counts(&self) -> (u64, u64) {
         (
@@ -96,6 +104,7 @@ mod tests {
         assert!(e0.read().is_err(), "vector 0 was not raised");
         m.trigger(1);
         assert_eq!(m.counts(), (2, 1));
+        assert!(m.is_wired(2) && !m.is_wired(1) && !m.is_wired(99));
         m.set(2, 1, vec![]);
         m.trigger(2);
         assert_eq!(m.counts(), (2, 2));

@@ -1,0 +1,389 @@
+//! The ADSP as the guest meets it: QRTR node 5 behind the QRTR link, the UAUDIO client that asks
+//! the offload driver for USB resources, and the checks that what the driver answered is real
+//! (every IOVA maps through the SMMU to the address the xHCI uses).
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use sideband_device::adsp::uaudio::{AudioFormat, Direction, MemRegion};
+use sideband_device::adsp::{AdspLink, Event, State, StreamParams, StreamResources};
+use sideband_device::smmu::SmmuTable;
+
+use crate::transport::qrtr_link::{PacketHandler, QrtrLink};
+
+/// How long a request to the guest's UAUDIO service may take (the guest's own waits are 10 s).
+pub const QMI_TIMEOUT: Duration = Duration::from_secs(15);
+/// Events kept for the summary.
+const EVENT_LOG: usize = 64;
+
+/// The DSP's protocol state, fed by the link thread.
+#[derive(Debug)]
+pub struct Adsp {
+    link: AdspLink,
+    epoch: Instant,
+    /// Everything that happened, oldest first (bounded).
+    pub log: Vec<String>,
+    /// The last stream's resources.
+    pub resources: Option<StreamResources>,
+    /// The last outcome of a request: Ok(summary) or Err(reason); taken by the waiter.
+    outcome: Option<Result<String, String>>,
+    packets_in: u64,
+    packets_out: u64,
+}
+
+impl Adsp {
+    fn new() -> Self {
+        Adsp {
+            link: AdspLink::new(),
+            epoch: Instant::now(),
+            log: Vec::new(),
+            resources: None,
+            outcome: None,
+            packets_in: 0,
+            packets_out: 0,
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn note(&mut self, line: String) {
+        log::info!("ADSP: {line}");
+        if self.log.len() == EVENT_LOG {
+            self.log.remove(0);
+        }
+        self.log.push(line);
+    }
+
+    fn on_events(&mut self, events: Vec<Event>) {
+        for e in events {
+            match e {
+                Event::ServiceUp(addr) => {
+                    self.note(format!("UAUDIO service up at {}:{}", addr.node, addr.port))
+                }
+                Event::ServiceDown {
+                    reason,
+                    stream_lost,
+                    ..
+                } => self.note(format!(
+                    "UAUDIO service down ({reason:?}), stream lost: {stream_lost}"
+                )),
+                Event::Enabled(r) => {
+                    self.note(format!(
+                        "stream enabled: slot {}, interrupter {}, data ep {:#04x}",
+                        r.slot_id, r.interrupter_num, r.data_ep.b_endpoint_address
+                    ));
+                    self.outcome = Some(Ok(String::new()));
+                    self.resources = Some(*r);
+                }
+                Event::EnableFailed { failure, .. } => {
+                    self.note(format!("stream enable refused: {failure}"));
+                    self.outcome = Some(Err(format!("the guest refused the stream: {failure}")));
+                }
+                Event::Disabled { outcome, .. } => {
+                    self.note(format!("stream disabled: {outcome:?}"));
+                    self.outcome = Some(
+                        outcome
+                            .map(|()| "disabled".into())
+                            .map_err(|f| f.to_string()),
+                    );
+                }
+                Event::StopRequested(ind) => {
+                    self.note(format!("guest asks the DSP to stop: {ind:?}"))
+                }
+                Event::Indication(ind) => self.note(format!("indication: {ind:?}")),
+                Event::BadMessage { error, .. } => {
+                    self.note(format!("unusable message from the guest: {error}"))
+                }
+            }
+        }
+    }
+}
+
+/// The link thread's handler: shares [`Adsp`] with the request side and wakes waiters.
+#[derive(Debug, Clone)]
+pub struct AdspHandler(pub Arc<(Mutex<Adsp>, Condvar)>);
+
+impl PacketHandler for AdspHandler {
+    fn on_packet(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
+        let (lock, cv) = &*self.0;
+        let Ok(mut a) = lock.lock() else {
+            return Vec::new();
+        };
+        a.packets_in += 1;
+        let now = a.now();
+        let out = a.link.receive(packet, now);
+        if let Some(e) = &out.error {
+            log::warn!("ADSP: dropped a packet from the guest: {e}");
+        }
+        a.on_events(out.events);
+        a.packets_out += out.packets.len() as u64;
+        cv.notify_all();
+        out.packets
+    }
+
+    fn on_connect(&mut self) -> Vec<Vec<u8>> {
+        let Ok(mut a) = self.0 .0.lock() else {
+            return Vec::new();
+        };
+        let now = a.now();
+        let hello = a.link.start(now);
+        a.packets_out += hello.len() as u64;
+        hello
+    }
+
+    fn on_disconnect(&mut self) {
+        let (lock, cv) = &*self.0;
+        if let Ok(mut a) = lock.lock() {
+            let ev = a.link.link_down();
+            a.on_events(ev);
+            cv.notify_all();
+        }
+    }
+}
+
+/// The DSP with its link; requests come from guest scenarios.
+#[derive(Debug)]
+pub struct RunningAdsp {
+    state: Arc<(Mutex<Adsp>, Condvar)>,
+    link: QrtrLink,
+}
+
+fn parse_params(words: &[&str]) -> Result<StreamParams> {
+    let mut p = StreamParams {
+        card: 0,
+        pcm: 0,
+        direction: Direction::Playback,
+        audio_format: AudioFormat::S16Le as u32,
+        channels: 2,
+        rate: 48000,
+        xfer_buff_size: 0,
+    };
+    let mut card = None;
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .with_context(|| format!("'{w}' is not key=value"))?;
+        let num = || {
+            v.parse::<u32>()
+                .with_context(|| format!("{k}={v}: not a number"))
+        };
+        match k {
+            "card" => card = Some(u16::try_from(num()?).context("card out of range")?),
+            "pcm" => p.pcm = u8::try_from(num()?).context("pcm out of range")?,
+            "dir" => {
+                p.direction = match v {
+                    "playback" => Direction::Playback,
+                    "capture" => Direction::Capture,
+                    _ => bail!("dir={v}: playback or capture"),
+                }
+            }
+            "bits" => {
+                p.audio_format = match num()? {
+                    16 => AudioFormat::S16Le as u32,
+                    // The headset carries 24-bit samples in 3-byte subslots: ALSA's S24_3LE.
+                    24 => AudioFormat::S24_3Le as u32,
+                    32 => AudioFormat::S32Le as u32,
+                    b => bail!("bits={b}: 16, 24 or 32"),
+                }
+            }
+            "ch" => p.channels = num()?,
+            "rate" => p.rate = num()?,
+            "buffer" => p.xfer_buff_size = num()?,
+            _ => bail!("unknown stream parameter '{k}' (card, pcm, dir, bits, ch, rate, buffer)"),
+        }
+    }
+    p.card = card.context("stream needs card=N (the USB card's ALSA index)")?;
+    Ok(p)
+}
+
+/// Checks that each region's IOVA translates through the SMMU to the same guest-physical
+/// address the driver reported as its xHCI-side `dma` address.
+fn check_mappings(r: &StreamResources, smmu: &mut SmmuTable, endpoint: u32) -> Result<String> {
+    let mut regions: Vec<(&str, &MemRegion)> = vec![
+        ("event ring", &r.mem.event_ring),
+        ("transfer ring", &r.mem.transfer_ring),
+        ("transfer buffer", &r.mem.transfer_buffer),
+    ];
+    if let Some(s) = &r.mem.sync_ring {
+        regions.push(("sync ring", s));
+    }
+    let mut parts = Vec::new();
+    for (name, m) in regions {
+        let pieces = smmu
+            .translate(endpoint, m.iova, u64::from(m.size), true)
+            .map_err(|f| {
+                anyhow::anyhow!(
+                    "{name} IOVA {:#x}+{:#x} does not translate: {f:?}",
+                    m.iova,
+                    m.size
+                )
+            })?;
+        let first = pieces.first().map(|p| p.0).unwrap_or_default();
+        if first != m.dma {
+            bail!(
+                "{name}: IOVA {:#x} maps to {first:#x}, but the driver's dma address is {:#x}",
+                m.iova,
+                m.dma
+            );
+        }
+        parts.push(format!(
+            "{name} iova {:#x} -> {:#x} ({} B)",
+            m.iova, first, m.size
+        ));
+    }
+    Ok(parts.join(", "))
+}
+
+impl RunningAdsp {
+    /// Serves the link on `socket`.
+    pub fn start(socket: &std::path::Path) -> Result<Self> {
+        let state = Arc::new((Mutex::new(Adsp::new()), Condvar::new()));
+        let link = QrtrLink::serve(socket, Arc::new(Mutex::new(AdspHandler(state.clone()))))
+            .context("cannot start the ADSP's QRTR link")?;
+        Ok(RunningAdsp { state, link })
+    }
+
+    fn wait<T>(&self, what: &str, mut ready: impl FnMut(&mut Adsp) -> Option<T>) -> Result<T> {
+        let (lock, cv) = &*self.state;
+        let deadline = Instant::now() + QMI_TIMEOUT;
+        let mut a = lock
+            .lock()
+            .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+        loop {
+            if let Some(v) = ready(&mut a) {
+                return Ok(v);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "no answer from the guest within {}s while {what} (client state {:?})",
+                    QMI_TIMEOUT.as_secs(),
+                    a.link.client().state()
+                );
+            }
+            a = cv
+                .wait_timeout(a, left)
+                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?
+                .0;
+        }
+    }
+
+    /// `stream-enable card=N [pcm= dir= bits= ch= rate= buffer=]`: asks the guest's UAUDIO
+    /// service for a stream and checks the answer against the SMMU.
+    pub fn enable(
+        &self,
+        words: &[&str],
+        smmu: Option<&Arc<Mutex<SmmuTable>>>,
+        endpoint: u32,
+    ) -> Result<String> {
+        let params = parse_params(words)?;
+        self.wait("waiting for the UAUDIO service", |a| {
+            matches!(a.link.client().state(), State::ServiceUp { .. }).then_some(())
+        })?;
+        let packets = {
+            let mut a = self
+                .state
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            a.outcome = None;
+            let now = a.now();
+            a.link
+                .enable(params, now)
+                .map_err(|e| anyhow::anyhow!("cannot send the enable: {e}"))?
+        };
+        for p in packets {
+            self.link.send(&p).context("sending the enable request")?;
+        }
+        self.wait("waiting for the enable response", |a| a.outcome.take())?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let r = {
+            let a = self
+                .state
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            a.resources.context("enabled without resources")?
+        };
+        let maps = match smmu {
+            Some(t) => {
+                let mut t = t
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("SMMU lock poisoned"))?;
+                check_mappings(&r, &mut t, endpoint)?
+            }
+            None => "no SMMU to check".into(),
+        };
+        Ok(format!(
+            "slot {}, interrupter {}, data ep {:#04x}, {:?}; {maps}",
+            r.slot_id, r.interrupter_num, r.data_ep.b_endpoint_address, r.speed
+        ))
+    }
+
+    /// The resources of the current stream.
+    pub fn resources(&self) -> Option<StreamResources> {
+        self.state.0.lock().ok().and_then(|a| a.resources)
+    }
+
+    /// `stream-disable`: the guest releases the stream.
+    pub fn disable(&self) -> Result<String> {
+        let packets = {
+            let mut a = self
+                .state
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            a.outcome = None;
+            let now = a.now();
+            a.link
+                .disable(now)
+                .map_err(|e| anyhow::anyhow!("cannot send the disable: {e}"))?
+        };
+        for p in packets {
+            self.link.send(&p).context("sending the disable request")?;
+        }
+        self.wait("waiting for the disable response", |a| a.outcome.take())?
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// One line for the summary.
+    pub fn summary(&self) -> String {
+        match self.state.0.lock() {
+            Ok(a) => format!(
+                "adsp: {} QRTR packet(s) in, {} out, client {:?}; last: {}",
+                a.packets_in,
+                a.packets_out,
+                a.link.client().state(),
+                a.log.last().map(String::as_str).unwrap_or("nothing")
+            ),
+            Err(_) => "adsp: state lock poisoned".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_parameters_parse_with_defaults_and_name_errors() {
+        let p = parse_params(&["card=1", "rate=96000", "bits=24"]).unwrap();
+        assert_eq!((p.card, p.rate, p.channels), (1, 96000, 2));
+        assert_eq!(p.audio_format, AudioFormat::S24_3Le as u32);
+        assert!(parse_params(&["rate=48000"])
+            .unwrap_err()
+            .to_string()
+            .contains("card=N"));
+        assert!(parse_params(&["card=1", "bits=20"])
+            .unwrap_err()
+            .to_string()
+            .contains("16, 24 or 32"));
+        assert!(parse_params(&["card=1", "volume=3"])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown stream parameter"));
+    }
+}
