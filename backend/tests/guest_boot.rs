@@ -191,6 +191,43 @@ fn dsp_enables_an_offloaded_stream_over_qmi_and_its_memory_checks_out() {
 }
 
 #[test]
+fn dsp_streams_through_the_handed_over_rings_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "offload-playback"], dir.path());
+    let stdout = text(&o.stdout);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
+    let play = console
+        .lines()
+        .find(|l| l.starts_with("[sideband] stream-play"))
+        .unwrap_or_default();
+    assert!(
+        play.contains("96000 samples in 8000 TDs of 24 bytes"),
+        "{play}"
+    );
+    assert!(play.contains("8000 completed"), "{play}");
+    assert!(
+        console.contains("check-counter 96000: stream")
+            && console.contains("96000 samples bit-exact")
+    );
+    assert!(console.contains("0 SMMU faults; disabled"), "{console}");
+    // The DSP's events went to interrupter 2 and raised no interrupt (IE clear).
+    let xhci = stderr
+        .lines()
+        .find(|l| l.contains("xhci: "))
+        .unwrap_or_default();
+    assert!(
+        xhci.contains("#2 8001 ev/0 irq") || xhci.contains("#2 8000 ev/0 irq"),
+        "{xhci}"
+    );
+    assert!(
+        stderr.contains("0 mapping(s) left"),
+        "the driver unmapped everything: {stderr}"
+    );
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

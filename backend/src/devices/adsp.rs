@@ -26,6 +26,8 @@ pub struct Adsp {
     pub log: Vec<String>,
     /// The last stream's resources.
     pub resources: Option<StreamResources>,
+    /// The last enabled stream's parameters.
+    params: Option<StreamParams>,
     /// The last outcome of a request: Ok(summary) or Err(reason); taken by the waiter.
     outcome: Option<Result<String, String>>,
     packets_in: u64,
@@ -39,6 +41,7 @@ impl Adsp {
             epoch: Instant::now(),
             log: Vec::new(),
             resources: None,
+            params: None,
             outcome: None,
             packets_in: 0,
             packets_out: 0,
@@ -300,6 +303,9 @@ impl RunningAdsp {
         }
         self.wait("waiting for the enable response", |a| a.outcome.take())?
             .map_err(|e| anyhow::anyhow!(e))?;
+        if let Ok(mut a) = self.state.0.lock() {
+            a.params = Some(params);
+        }
         let r = {
             let a = self
                 .state
@@ -321,6 +327,11 @@ impl RunningAdsp {
             "slot {}, interrupter {}, data ep {:#04x}, {:?}; {maps}",
             r.slot_id, r.interrupter_num, r.data_ep.b_endpoint_address, r.speed
         ))
+    }
+
+    /// The parameters of the current stream.
+    pub fn params(&self) -> Option<StreamParams> {
+        self.state.0.lock().ok().and_then(|a| a.params)
     }
 
     /// The resources of the current stream.

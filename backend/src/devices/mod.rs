@@ -20,7 +20,48 @@ use crate::transport::viommu::{ViommuServer, ViommuStats};
 use crate::vm::machine::Q6USB_ENDPOINT;
 use crate::vm::machine::{DeviceSet, Sockets};
 use adsp::RunningAdsp;
-use xhci::{XhciClock, XhciFunction};
+use sideband_device::adsp::engine::{Action, StreamEngine};
+use sideband_device::smmu::SmmuTable;
+use sideband_device::xhci::regs::{rt, DB_BASE, RT_BASE};
+use xhci::{ClockHook, XhciClock, XhciFunction};
+
+/// The DSP's running stream: the engine and the SMMU it translates through.
+#[derive(Debug)]
+pub struct EngineRun {
+    engine: StreamEngine,
+    smmu: Arc<Mutex<SmmuTable>>,
+}
+
+/// Where the clock finds the DSP's stream, if one plays.
+pub type EngineSlot = Arc<Mutex<Option<EngineRun>>>;
+
+/// Serves the DSP's stream on the controller: its doorbells and ERDP writes are MMIO writes,
+/// as the real DSP's are.
+fn engine_hook(slot: EngineSlot) -> ClockHook {
+    Box::new(move |x: &mut XhciFunction, mem| {
+        let Ok(mut guard) = slot.lock() else { return };
+        let Some(run) = guard.as_mut() else { return };
+        let actions = match run.smmu.lock() {
+            Ok(mut smmu) => run.engine.service(mem, &mut smmu),
+            Err(_) => return,
+        };
+        for a in actions {
+            match a {
+                Action::Doorbell { slot, target } => x.controller.mmio_write(
+                    mem,
+                    DB_BASE + 4 * u64::from(slot),
+                    4,
+                    u64::from(target),
+                ),
+                Action::Erdp { interrupter, value } => {
+                    let at =
+                        RT_BASE + rt::IR_BASE + rt::IR_STRIDE * u64::from(interrupter) + rt::ERDP;
+                    x.controller.mmio_write(mem, at, 8, value)
+                }
+            }
+        }
+    })
+}
 
 /// The device servers of one boot; dropping it removes the sockets.
 #[derive(Debug)]
@@ -50,6 +91,7 @@ struct RunningUsb {
     headset: SharedDevice<UacDevice>,
     recording: Arc<Mutex<Recording>>,
     dma: DmaMemory,
+    engine: EngineSlot,
     // Dropped first: the clock stops before the server and the model go away.
     _clock: XhciClock,
     _server: VfioUserFunction,
@@ -79,8 +121,9 @@ impl RunningUsb {
         let xhci = Arc::new(Mutex::new(function));
         let server = VfioUserFunction::serve(socket, xhci.clone(), dma.clone(), msix.clone())
             .context("cannot start the xHCI's vfio-user server")?;
-        let clock =
-            XhciClock::start(xhci.clone(), dma.clone()).context("cannot start the xHCI clock")?;
+        let engine = EngineSlot::default();
+        let clock = XhciClock::start(xhci.clone(), dma.clone(), engine_hook(engine.clone()))
+            .context("cannot start the xHCI clock")?;
         Ok(RunningUsb {
             xhci,
             parked: Mutex::default(),
@@ -88,6 +131,7 @@ impl RunningUsb {
             headset,
             recording,
             dma,
+            engine,
             _clock: clock,
             _server: server,
         })
@@ -148,6 +192,72 @@ impl RunningUsb {
             v.segment0,
             u8::from(v.interrupt_enable),
             if self.msix.is_wired(u16::from(n)) { "wired" } else { "not wired" }
+        ))
+    }
+
+    /// `stream-play SAMPLES`: the DSP plays SAMPLES counter samples on the enabled stream and
+    /// waits (bounded) until every TD came back.
+    fn play(
+        &self,
+        r: &sideband_device::adsp::StreamResources,
+        rate: u32,
+        channels: u32,
+        samples: u64,
+        smmu: Arc<Mutex<SmmuTable>>,
+    ) -> Result<String> {
+        // One packet per service interval: 2^(bInterval-1) microframes at high speed.
+        let interval = 1u32 << r.data_ep.b_interval.clamp(1, 16).saturating_sub(1);
+        let frames = (rate * interval / 8000).max(1);
+        let packet = frames * channels * 2;
+        let engine = StreamEngine::new(r, packet, samples, Q6USB_ENDPOINT);
+        *self
+            .engine
+            .lock()
+            .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
+            Some(EngineRun { engine, smmu });
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_secs(30)
+            + std::time::Duration::from_micros(
+                samples * 1_000_000 / u64::from(rate * channels).max(1),
+            );
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let guard = self
+                .engine
+                .lock()
+                .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
+            let Some(run) = guard.as_ref() else {
+                anyhow::bail!("the stream was stopped")
+            };
+            let s = run.engine.stats();
+            let done = run.engine.finished() || run.engine.is_stopped();
+            if done || std::time::Instant::now() > deadline {
+                if let Some(f) = run.engine.last_fault() {
+                    anyhow::bail!(
+                        "SMMU fault at IOVA {:#x} ({:?}) after {} TDs",
+                        f.iova,
+                        f.reason,
+                        s.tds_queued
+                    );
+                }
+                if !done {
+                    anyhow::bail!("the stream did not finish in time: {} of {samples} samples queued, {} TDs outstanding", s.samples, run.engine.outstanding());
+                }
+                return Ok(format!(
+                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors)",
+                    s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors
+                ));
+            }
+        }
+    }
+
+    /// Stops the DSP's stream (before the disable request); its figures.
+    fn stop_engine(&self) -> Option<String> {
+        let run = self.engine.lock().ok()?.take()?;
+        let s = run.engine.stats();
+        Some(format!(
+            "DSP stream stopped after {} TDs, {} events, {} SMMU faults",
+            s.tds_queued, s.events, s.smmu_faults
         ))
     }
 
@@ -280,7 +390,24 @@ impl RunningDevices {
                 let irq = usb.check_interrupter(r.interrupter_num, r.mem.event_ring.dma)?;
                 Ok(format!("{answer}; {irq}"))
             }
-            ["stream-disable"] => self.adsp.as_ref().context("no ADSP in this boot")?.disable(),
+            ["stream-play", n] => {
+                let n: u64 = n.parse().with_context(|| format!("bad sample count '{n}'"))?;
+                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
+                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
+                let smmu = self.viommu.as_ref().context("no SMMU in this boot")?.smmu.table.clone();
+                let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
+                let p = adsp.params().context("no enabled stream (stream-enable first)")?;
+                usb.play(&r, p.rate, p.channels, n, smmu)
+            }
+            ["stream-disable"] => {
+                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
+                let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
+                let answer = adsp.disable()?;
+                Ok(match stopped {
+                    Some(s) => format!("{s}; {answer}"),
+                    None => answer,
+                })
+            }
             ["check-counter", n] => {
                 let n: u64 = n
                     .parse()
@@ -289,7 +416,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-disable)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-play SAMPLES, stream-disable)"
             ),
         }
     }

@@ -184,7 +184,12 @@ impl PciModel for XhciFunction {
     }
 }
 
-/// Drives the controller's time: every millisecond it ticks once per microframe that passed.
+/// Work done on the controller's clock after each tick: the DSP's stream engine.
+pub type ClockHook = Box<dyn FnMut(&mut XhciFunction, &GuestMemoryMmap) + Send>;
+
+/// Drives the controller's time: every millisecond it ticks once per microframe that passed,
+/// then runs the hook (the DSP serves its stream on the same clock, as the real DSP follows
+/// the bus).
 #[derive(Debug)]
 pub struct XhciClock {
     stop: Arc<AtomicBool>,
@@ -193,7 +198,11 @@ pub struct XhciClock {
 
 impl XhciClock {
     /// Starts ticking `xhci` against `dma`.
-    pub fn start(xhci: Arc<Mutex<XhciFunction>>, dma: DmaMemory) -> std::io::Result<Self> {
+    pub fn start(
+        xhci: Arc<Mutex<XhciFunction>>,
+        dma: DmaMemory,
+        mut hook: ClockHook,
+    ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -212,6 +221,7 @@ impl XhciClock {
                         x.controller.tick(&*mem, BusTime(uf));
                     }
                     last = now;
+                    hook(&mut x, &mem);
                 }
             })?;
         Ok(XhciClock {

@@ -10,6 +10,7 @@
 //! message is checked, refused with an error value and a warning, never a panic, and every
 //! allocation is bounded by the input size or a constant.
 
+pub mod engine;
 pub mod link;
 pub mod qmi;
 pub mod qrtr;

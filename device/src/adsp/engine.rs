@@ -1,0 +1,537 @@
+//! The DSP's data path for an offloaded playback stream: it drives the transfer ring and the
+//! secondary event ring the offload driver handed over, as the real ADSP does.
+//!
+//! Each service call it (1) consumes transfer events from the secondary event ring and tells
+//! the caller which ERDP to write, then (2) writes audio packets into the transfer buffer and
+//! queues one isochronous TD per packet (Interrupter Target = the stream's interrupter, SIA,
+//! IOC), then tells the caller to ring the endpoint's doorbell. Every load and store goes
+//! through the SMMU ([`SmmuTable::translate`]): an IOVA the driver unmapped is a fault, counted,
+//! and the engine stops rather than touch memory it no longer owns.
+//!
+//! Only segment 0 of the transfer ring (one 4 KiB page, 256 TRBs) is mapped for the DSP, so the
+//! engine rewrites entry 255 as a Link TRB back to the segment's start with Toggle Cycle.
+
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+
+use super::uaudio::{MemRegion, StreamResources};
+use crate::smmu::{Fault, SmmuTable};
+
+const TRB_LEN: u64 = 16;
+const RING_TRBS: u32 = 256;
+const TRB_NORMAL_ISOCH: u32 = 5;
+const TRB_LINK: u32 = 6;
+const TRB_TRANSFER_EVENT: u32 = 32;
+const CC_SUCCESS: u32 = 1;
+const CC_SHORT_PACKET: u32 = 13;
+const CC_RING_UNDERRUN: u32 = 14;
+const CC_MISSED_SERVICE: u32 = 23;
+/// TDs in flight at most: about 4 ms of audio at one packet per microframe.
+pub const MAX_OUTSTANDING: u32 = 32;
+/// Events consumed per service call at most (bounds work on an untrusted ring).
+const MAX_EVENTS_PER_SERVICE: u32 = 256;
+
+/// What the caller must do on the controller after a service call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write `target` (the endpoint's DCI) to doorbell `slot`.
+    Doorbell {
+        /// Slot id.
+        slot: u8,
+        /// DB target: 2 × endpoint number + direction.
+        target: u8,
+    },
+    /// Write `value` (event ring dequeue pointer | EHB) to interrupter `interrupter`'s ERDP.
+    Erdp {
+        /// The secondary interrupter.
+        interrupter: u8,
+        /// The register value.
+        value: u64,
+    },
+}
+
+/// The stream's figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// TDs (packets) queued.
+    pub tds_queued: u64,
+    /// Transfer events consumed from the secondary ring.
+    pub events: u64,
+    /// Events that completed successfully (Success or Short Packet).
+    pub completed: u64,
+    /// Missed Service Error events.
+    pub missed_service: u64,
+    /// Ring Underrun events (the ring ran dry).
+    pub underruns: u64,
+    /// Events with any other completion code.
+    pub errors: u64,
+    /// Samples written into the transfer buffer.
+    pub samples: u64,
+    /// SMMU faults: accesses the driver no longer mapped.
+    pub smmu_faults: u64,
+}
+
+/// An offloaded playback stream in progress.
+#[derive(Debug)]
+pub struct StreamEngine {
+    slot: u8,
+    target: u8,
+    interrupter: u8,
+    smmu_endpoint: u32,
+    ring: MemRegion,
+    events: MemRegion,
+    buffer: MemRegion,
+    packet_bytes: u32,
+    buffer_slots: u32,
+    enqueue: u32,
+    producer_cycle: bool,
+    dequeue: u32,
+    consumer_cycle: bool,
+    outstanding: u32,
+    next_buffer_slot: u32,
+    next_sample: u16,
+    samples_left: u64,
+    stopped: bool,
+    stats: EngineStats,
+    last_fault: Option<Fault>,
+}
+
+impl StreamEngine {
+    /// An engine for `res` that plays `samples` 16-bit counter samples (1, 2, 3, ...), in
+    /// packets of `packet_bytes` (whole frames), translating through SMMU endpoint
+    /// `smmu_endpoint`.
+    pub fn new(res: &StreamResources, packet_bytes: u32, samples: u64, smmu_endpoint: u32) -> Self {
+        let ep = res.data_ep.b_endpoint_address;
+        let target = 2 * (ep & 0x0f) + u8::from(ep & 0x80 != 0);
+        let packet_bytes = packet_bytes.max(2) & !1;
+        StreamEngine {
+            slot: res.slot_id as u8,
+            target,
+            interrupter: res.interrupter_num,
+            smmu_endpoint,
+            ring: res.mem.transfer_ring,
+            events: res.mem.event_ring,
+            buffer: res.mem.transfer_buffer,
+            packet_bytes,
+            buffer_slots: (res.mem.transfer_buffer.size / packet_bytes).max(1),
+            enqueue: 0,
+            producer_cycle: true,
+            dequeue: 0,
+            consumer_cycle: true,
+            outstanding: 0,
+            next_buffer_slot: 0,
+            next_sample: 1,
+            samples_left: samples,
+            stopped: false,
+            stats: EngineStats::default(),
+            last_fault: None,
+        }
+    }
+
+    /// The figures so far.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// The last SMMU fault, if any.
+    pub fn last_fault(&self) -> Option<Fault> {
+        self.last_fault
+    }
+
+    /// TDs queued whose events have not come back.
+    pub fn outstanding(&self) -> u32 {
+        self.outstanding
+    }
+
+    /// True once every sample was queued and every TD came back.
+    pub fn finished(&self) -> bool {
+        self.samples_left == 0 && self.outstanding == 0
+    }
+
+    /// Stops queuing: the DSP must stop before it asks the guest to disable the stream.
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// True after [`stop`](Self::stop) or a fault.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+
+    fn write<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        smmu: &mut SmmuTable,
+        iova: u64,
+        bytes: &[u8],
+    ) -> bool {
+        let pieces = match smmu.translate(self.smmu_endpoint, iova, bytes.len() as u64, true) {
+            Ok(p) => p,
+            Err(f) => return self.fault(f),
+        };
+        let mut at = 0usize;
+        for (gpa, len) in pieces {
+            let n = len as usize;
+            if mem
+                .write_slice(&bytes[at..at + n], GuestAddress(gpa))
+                .is_err()
+            {
+                log::warn!("DSP: IOVA {iova:#x} translated to {gpa:#x}, outside guest RAM");
+                self.stopped = true;
+                return false;
+            }
+            at += n;
+        }
+        true
+    }
+
+    fn read<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        smmu: &mut SmmuTable,
+        iova: u64,
+        out: &mut [u8],
+    ) -> bool {
+        let pieces = match smmu.translate(self.smmu_endpoint, iova, out.len() as u64, false) {
+            Ok(p) => p,
+            Err(f) => return self.fault(f),
+        };
+        let mut at = 0usize;
+        for (gpa, len) in pieces {
+            let n = len as usize;
+            if mem
+                .read_slice(&mut out[at..at + n], GuestAddress(gpa))
+                .is_err()
+            {
+                self.stopped = true;
+                return false;
+            }
+            at += n;
+        }
+        true
+    }
+
+    fn fault(&mut self, f: Fault) -> bool {
+        log::warn!(
+            "DSP: SMMU fault at IOVA {:#x} ({:?}); the stream stops",
+            f.iova,
+            f.reason
+        );
+        self.stats.smmu_faults += 1;
+        self.last_fault = Some(f);
+        self.stopped = true;
+        false
+    }
+
+    fn put_trb<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        smmu: &mut SmmuTable,
+        index: u32,
+        dwords: [u32; 4],
+    ) -> bool {
+        // Write the TRB with its cycle bit inverted, then flip it, so the controller never
+        // sees a half-written TRB as valid.
+        let iova = self.ring.iova + u64::from(index) * TRB_LEN;
+        let mut bytes = [0u8; 16];
+        for (i, d) in dwords.iter().enumerate() {
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&d.to_le_bytes());
+        }
+        let final_dw3 = bytes[12];
+        bytes[12] ^= 1;
+        if !self.write(mem, smmu, iova, &bytes) {
+            return false;
+        }
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        self.write(mem, smmu, iova + 12, &[final_dw3])
+    }
+
+    /// Consumes events, queues packets; returns what to write on the controller.
+    pub fn service<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if let Some(erdp) = self.consume_events(mem, smmu) {
+            actions.push(Action::Erdp {
+                interrupter: self.interrupter,
+                value: erdp,
+            });
+        }
+        if self.queue_packets(mem, smmu) > 0 {
+            actions.push(Action::Doorbell {
+                slot: self.slot,
+                target: self.target,
+            });
+        }
+        actions
+    }
+
+    fn consume_events<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable) -> Option<u64> {
+        let mut consumed = 0;
+        while consumed < MAX_EVENTS_PER_SERVICE {
+            let mut trb = [0u8; 16];
+            let iova = self.events.iova + u64::from(self.dequeue) * TRB_LEN;
+            if !self.read(mem, smmu, iova, &mut trb) {
+                break;
+            }
+            let dw = |i: usize| {
+                u32::from_le_bytes([trb[i * 4], trb[i * 4 + 1], trb[i * 4 + 2], trb[i * 4 + 3]])
+            };
+            if (dw(3) & 1 == 1) != self.consumer_cycle {
+                break;
+            }
+            consumed += 1;
+            self.stats.events += 1;
+            let ty = (dw(3) >> 10) & 0x3f;
+            let code = dw(2) >> 24;
+            if ty == TRB_TRANSFER_EVENT {
+                match code {
+                    CC_SUCCESS | CC_SHORT_PACKET => {
+                        self.stats.completed += 1;
+                        self.outstanding = self.outstanding.saturating_sub(1);
+                    }
+                    CC_MISSED_SERVICE => {
+                        self.stats.missed_service += 1;
+                        self.outstanding = self.outstanding.saturating_sub(1);
+                    }
+                    CC_RING_UNDERRUN => self.stats.underruns += 1,
+                    _ => {
+                        self.stats.errors += 1;
+                        self.outstanding = self.outstanding.saturating_sub(1);
+                    }
+                }
+            } else {
+                self.stats.errors += 1;
+            }
+            self.dequeue += 1;
+            if self.dequeue == self.events.size / TRB_LEN as u32 || self.dequeue == RING_TRBS {
+                self.dequeue = 0;
+                self.consumer_cycle = !self.consumer_cycle;
+            }
+        }
+        // EHB (bit 3) is write-1-to-clear; DESI (bits 2:0) is segment 0.
+        (consumed > 0).then(|| (self.events.dma + u64::from(self.dequeue) * TRB_LEN) | 1 << 3)
+    }
+
+    fn queue_packets<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable) -> u32 {
+        if self.stopped {
+            return 0;
+        }
+        let mut queued = 0;
+        while self.samples_left > 0 && self.outstanding < MAX_OUTSTANDING.min(self.buffer_slots - 1)
+        {
+            let samples = u64::from(self.packet_bytes / 2).min(self.samples_left);
+            let mut data = Vec::with_capacity(self.packet_bytes as usize);
+            for _ in 0..samples {
+                data.extend_from_slice(&self.next_sample.to_le_bytes());
+                self.next_sample = self.next_sample.wrapping_add(1);
+            }
+            let offset = u64::from(self.next_buffer_slot * self.packet_bytes);
+            if !self.write(mem, smmu, self.buffer.iova + offset, &data) {
+                break;
+            }
+            let len = data.len() as u32;
+            let isoch = [
+                (self.buffer.dma + offset) as u32,
+                ((self.buffer.dma + offset) >> 32) as u32,
+                len | u32::from(self.interrupter) << 22,
+                u32::from(self.producer_cycle) | 1 << 5 | TRB_NORMAL_ISOCH << 10 | 1 << 31,
+            ];
+            if !self.put_trb(mem, smmu, self.enqueue, isoch) {
+                break;
+            }
+            self.stats.tds_queued += 1;
+            self.stats.samples += samples;
+            self.samples_left -= samples;
+            self.outstanding += 1;
+            self.next_buffer_slot = (self.next_buffer_slot + 1) % self.buffer_slots;
+            queued += 1;
+            self.enqueue += 1;
+            if self.enqueue == RING_TRBS - 1 {
+                let link = [
+                    self.ring.dma as u32,
+                    (self.ring.dma >> 32) as u32,
+                    0,
+                    u32::from(self.producer_cycle) | 1 << 1 | TRB_LINK << 10,
+                ];
+                if !self.put_trb(mem, smmu, self.enqueue, link) {
+                    break;
+                }
+                self.enqueue = 0;
+                self.producer_cycle = !self.producer_cycle;
+            }
+        }
+        queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adsp::uaudio::Direction;
+    use crate::adsp::uaudio::{
+        EndpointDescriptor, InterfaceDescriptor, Speed, UsbToken, XhciMemory,
+    };
+    use crate::smmu::{MAP_F_READ, MAP_F_WRITE};
+    use vm_memory::GuestMemoryMmap;
+
+    const EP: u32 = 0x2000f;
+    const RAM: u64 = 0x4000_0000;
+
+    fn region(iova: u64, dma: u64) -> MemRegion {
+        MemRegion {
+            sid: 0xf,
+            iova,
+            dma,
+            size: 4096,
+        }
+    }
+
+    fn setup() -> (GuestMemoryMmap, SmmuTable, StreamResources) {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), 1 << 20)]).unwrap();
+        let mut smmu = SmmuTable::default();
+        smmu.attach(1, EP);
+        // As the driver maps them: event ring at IOVA 0x1000, ring at 0xa000, buffer at 0x10a000.
+        for (iova, gpa) in [
+            (0x1000, RAM + 0x1000),
+            (0xa000, RAM + 0xa000),
+            (0x10a000, RAM + 0x20000),
+        ] {
+            smmu.map(1, iova, iova + 0xfff, gpa, MAP_F_READ | MAP_F_WRITE);
+        }
+        let res = StreamResources {
+            status: 0,
+            internal_status: 0,
+            usb_token: UsbToken::new(1, 0, Direction::Playback),
+            slot_id: 1,
+            interrupter_num: 2,
+            speed: Speed::High,
+            intf: InterfaceDescriptor::default(),
+            data_ep: EndpointDescriptor {
+                b_endpoint_address: 0x01,
+                ..Default::default()
+            },
+            sync_ep: None,
+            spec_revision: Some(0x200),
+            data_path_delay: None,
+            subslot_size: Some(2),
+            controller_num: None,
+            mem: XhciMemory {
+                event_ring: region(0x1000, RAM + 0x1000),
+                transfer_ring: region(0xa000, RAM + 0xa000),
+                sync_ring: None,
+                transfer_buffer: region(0x10a000, RAM + 0x20000),
+            },
+        };
+        (mem, smmu, res)
+    }
+
+    fn trb(mem: &GuestMemoryMmap, gpa: u64) -> [u32; 4] {
+        let mut b = [0u8; 16];
+        mem.read_slice(&mut b, GuestAddress(gpa)).unwrap();
+        [0, 1, 2, 3].map(|i| u32::from_le_bytes(b[i * 4..i * 4 + 4].try_into().unwrap()))
+    }
+
+    /// The controller's side of a completed TD: a Success transfer event on the secondary ring.
+    fn post_event(mem: &GuestMemoryMmap, index: u64, cycle: u32, code: u32) {
+        let dws = [
+            0u32,
+            0,
+            code << 24,
+            cycle | TRB_TRANSFER_EVENT << 10 | 1 << 24 | 2 << 16,
+        ];
+        let b: Vec<u8> = dws.iter().flat_map(|d| d.to_le_bytes()).collect();
+        mem.write_slice(&b, GuestAddress(RAM + 0x1000 + index * 16))
+            .unwrap();
+    }
+
+    #[test]
+    fn queues_isoch_tds_for_the_dsp_interrupter_and_rings_the_doorbell() {
+        let (mem, mut smmu, res) = setup();
+        let mut e = StreamEngine::new(&res, 24, 24, EP);
+        let actions = e.service(&mem, &mut smmu);
+        assert_eq!(actions, vec![Action::Doorbell { slot: 1, target: 2 }]);
+        assert_eq!(
+            e.stats().tds_queued,
+            2,
+            "24 samples in packets of 12 (24 bytes)"
+        );
+        let t = trb(&mem, RAM + 0xa000);
+        assert_eq!(
+            u64::from(t[0]) | u64::from(t[1]) << 32,
+            RAM + 0x20000,
+            "buffer pointer is the dma address"
+        );
+        assert_eq!(t[2] & 0x1ffff, 24);
+        assert_eq!(t[2] >> 22, 2, "Interrupter Target");
+        assert_eq!((t[3] >> 10) & 0x3f, TRB_NORMAL_ISOCH);
+        assert_eq!(t[3] & 1, 1, "cycle");
+        assert_ne!(t[3] & 1 << 5, 0, "IOC");
+        assert_ne!(t[3] & 1 << 31, 0, "SIA");
+        let mut first = [0u8; 4];
+        mem.read_slice(&mut first, GuestAddress(RAM + 0x20000))
+            .unwrap();
+        assert_eq!(first, [1, 0, 2, 0], "counter samples 1, 2");
+        let second = trb(&mem, RAM + 0xa010);
+        assert_eq!(second[0], (RAM + 0x20000 + 24) as u32);
+    }
+
+    #[test]
+    fn consumes_events_and_writes_erdp_with_ehb() {
+        let (mem, mut smmu, res) = setup();
+        let mut e = StreamEngine::new(&res, 24, 24, EP);
+        e.service(&mem, &mut smmu);
+        assert_eq!(e.outstanding(), 2);
+        post_event(&mem, 0, 1, CC_SUCCESS);
+        post_event(&mem, 1, 1, CC_MISSED_SERVICE);
+        let actions = e.service(&mem, &mut smmu);
+        assert_eq!(
+            actions,
+            vec![Action::Erdp {
+                interrupter: 2,
+                value: (RAM + 0x1000 + 32) | 8
+            }]
+        );
+        assert!(e.finished());
+        assert_eq!((e.stats().completed, e.stats().missed_service), (1, 1));
+        assert!(
+            e.service(&mem, &mut smmu).is_empty(),
+            "nothing new, nothing to do"
+        );
+    }
+
+    #[test]
+    fn ring_wraps_through_a_link_trb_with_toggle_cycle() {
+        let (mem, mut smmu, res) = setup();
+        let mut e = StreamEngine::new(&res, 4, 2 * 300, EP);
+        let mut index = 0u64;
+        let mut cycle = 1;
+        while e.stats().tds_queued < 300 {
+            e.service(&mem, &mut smmu);
+            // Complete everything queued so far.
+            for _ in 0..e.outstanding() {
+                post_event(&mem, index, cycle, CC_SUCCESS);
+                index += 1;
+                if index == 256 {
+                    index = 0;
+                    cycle ^= 1;
+                }
+            }
+        }
+        let link = trb(&mem, RAM + 0xa000 + 255 * 16);
+        assert_eq!((link[3] >> 10) & 0x3f, TRB_LINK);
+        assert_ne!(link[3] & 2, 0, "Toggle Cycle");
+        assert_eq!(u64::from(link[0]) | u64::from(link[1]) << 32, RAM + 0xa000);
+        let wrapped = trb(&mem, RAM + 0xa000);
+        assert_eq!(wrapped[3] & 1, 0, "second lap uses cycle 0");
+    }
+
+    #[test]
+    fn unmapped_buffer_is_a_fault_and_the_engine_stops() {
+        let (mem, mut smmu, res) = setup();
+        smmu.unmap(1, 0x10a000, 0x10afff);
+        let mut e = StreamEngine::new(&res, 24, 1000, EP);
+        assert!(e.service(&mem, &mut smmu).is_empty());
+        assert_eq!(e.stats().smmu_faults, 1);
+        assert!(e.is_stopped());
+        assert_eq!(e.last_fault().unwrap().iova, 0x10a000);
+        assert_eq!(smmu.faults().1, 1, "the SMMU counted it too");
+    }
+}

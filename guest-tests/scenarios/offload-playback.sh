@@ -1,0 +1,41 @@
+# offload-playback: the ADSP enables the headset's playback stream over QMI, then streams a
+# counter pattern itself: isochronous TDs on the handed-over transfer ring, events on the
+# secondary event ring, doorbells and ERDP from the DSP, no guest CPU involved. The backend
+# checks the headset heard every sample bit for bit, then the DSP stops and disables.
+. /guest-tests/lib/ktap.sh
+
+SAMPLES=96000   # 1 s of 48 kHz stereo
+wait_until() {
+    t=$(($1 * 10)); shift
+    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.1; t=$((t - 1)); done
+    return 1
+}
+find_card() {
+    for c in /proc/asound/card*; do
+        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card} && return 0
+    done
+    return 1
+}
+irqs() { awk '/xhci/ {n=0; for (i=2; i<=NF; i++) if ($i ~ /^[0-9]+$/) n+=$i; s+=n} END {print s+0}' /proc/interrupts; }
+
+card=""
+ktap_begin 3
+if wait_until 20 find_card && wait_until 20 sh -c "amixer -c $card controls | grep -q 'USB Offload'"; then
+    ktap_ok headset_ready
+else
+    ktap_fail headset_ready "no headset card with offload controls"
+fi
+before=$(irqs)
+echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=48000 bits=16 ch=2"
+echo "SIDEBAND-CTL stream-play $SAMPLES"
+echo "SIDEBAND-CTL check-counter $SAMPLES"
+echo "SIDEBAND-CTL stream-disable"
+# The requests above run on the host as it reads them; the guest only waits for the last one
+# to take effect (its PCM becomes free again).
+play_briefly() { sb-pattern 480 | aplay -q -D "hw:$card,0" -t raw -f S16_LE -r 48000 -c 2 >/dev/null 2>&1; }
+sleep 1
+if wait_until 30 play_briefly; then ktap_ok stream_released; else ktap_fail stream_released "hw:$card,0 stayed busy"; fi
+after=$(irqs)
+echo "# xhci interrupts on the guest during the offloaded stream: $((after - before))"
+ktap_ok guest_stayed_responsive
+ktap_end
