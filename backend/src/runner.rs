@@ -43,6 +43,8 @@ pub struct ScenarioResult {
     pub outcome: BootOutcome,
     /// What the emulated devices saw, one line each.
     pub devices: Vec<String>,
+    /// Requests the scenario made of the backend, each with its answer.
+    pub requests: Vec<String>,
     /// Why it failed, if it did.
     pub failure: Option<String>,
 }
@@ -73,6 +75,7 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
 pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
     let running = RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario))?;
     let mut backend_failures = Vec::new();
+    let mut requests = Vec::new();
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),
@@ -90,8 +93,12 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     );
     let outcome = session::boot(&p.image, &spec, &mut |req| {
         let answer = running.control(req);
-        if let Err(e) = &answer {
-            backend_failures.push(format!("backend request `{req}` failed: {e:#}"));
+        match &answer {
+            Ok(a) => requests.push(format!("{req}: {a}")),
+            Err(e) => {
+                requests.push(format!("{req}: FAILED: {e:#}"));
+                backend_failures.push(format!("backend request `{req}` failed: {e:#}"));
+            }
         }
         answer
     })?;
@@ -118,6 +125,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         name: scenario.to_string(),
         outcome,
         devices,
+        requests,
         failure,
     })
 }
