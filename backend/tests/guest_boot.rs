@@ -221,6 +221,29 @@ fn dsp_streams_through_the_handed_over_rings_bit_exact() {
 }
 
 #[test]
+fn unplug_during_offload_brings_the_disconnect_indication_and_bad_cards_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "offload-unplug"], dir.path());
+    let stdout = text(&o.stdout);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let console = std::fs::read_to_string(dir.path().join("offload-unplug.console.log")).unwrap();
+    assert!(
+        console.contains("failed as expected: the guest refused the stream: status 1 (FAILURE), internal status -19 (-ENODEV)"),
+        "{console}"
+    );
+    assert!(
+        console.contains("expect-indication: indication dev_event 1 (DISCONNECT) slot 1; the DSP's disable: disabled"),
+        "{console}"
+    );
+    // HELLO went both ways and the guest's name service announced UAUDIO to the DSP.
+    assert!(
+        stderr.contains("UAUDIO service announced at 1:"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

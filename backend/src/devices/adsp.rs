@@ -17,6 +17,15 @@ pub const QMI_TIMEOUT: Duration = Duration::from_secs(15);
 /// Events kept for the summary.
 const EVENT_LOG: usize = 64;
 
+/// Stops the DSP's stream engine.
+pub struct EngineStop(pub Box<dyn FnMut() + Send>);
+
+impl std::fmt::Debug for EngineStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineStop")
+    }
+}
+
 /// The DSP's protocol state, fed by the link thread.
 #[derive(Debug)]
 pub struct Adsp {
@@ -32,6 +41,12 @@ pub struct Adsp {
     outcome: Option<Result<String, String>>,
     packets_in: u64,
     packets_out: u64,
+    /// Where NEW_SERVER announced the UAUDIO service (node:port), once seen.
+    service_seen: Option<String>,
+    /// Indications from the guest, decoded, oldest first.
+    indications: Vec<String>,
+    /// Stops the DSP's stream engine (set by the devices that own it).
+    stop_engine: Option<EngineStop>,
 }
 
 impl Adsp {
@@ -45,6 +60,9 @@ impl Adsp {
             outcome: None,
             packets_in: 0,
             packets_out: 0,
+            service_seen: None,
+            indications: Vec::new(),
+            stop_engine: None,
         }
     }
 
@@ -60,10 +78,14 @@ impl Adsp {
         self.log.push(line);
     }
 
-    fn on_events(&mut self, events: Vec<Event>) {
+    /// Records events; answers a DISCONNECT indication the way the DSP must: stop the stream
+    /// engine (through `stop_engine`), then send the disable. Returns packets to send.
+    fn on_events(&mut self, events: Vec<Event>) -> Vec<Vec<u8>> {
+        let mut send = Vec::new();
         for e in events {
             match e {
                 Event::ServiceUp(addr) => {
+                    self.service_seen = Some(format!("{}:{}", addr.node, addr.port));
                     self.note(format!("UAUDIO service up at {}:{}", addr.node, addr.port))
                 }
                 Event::ServiceDown {
@@ -94,14 +116,37 @@ impl Adsp {
                     );
                 }
                 Event::StopRequested(ind) => {
-                    self.note(format!("guest asks the DSP to stop: {ind:?}"))
+                    self.note(format!(
+                        "DISCONNECT indication: dev_event {}, slot {}; the DSP stops and disables",
+                        ind.dev_event, ind.slot_id
+                    ));
+                    self.indications.push(format!(
+                        "dev_event {} (DISCONNECT) slot {}",
+                        ind.dev_event, ind.slot_id
+                    ));
+                    if let Some(stop) = self.stop_engine.as_mut() {
+                        (stop.0)();
+                    }
+                    let now = self.now();
+                    match self.link.disable(now) {
+                        Ok(p) => send.extend(p),
+                        Err(e) => self.note(format!("cannot send the disable: {e}")),
+                    }
                 }
-                Event::Indication(ind) => self.note(format!("indication: {ind:?}")),
+                Event::Indication(ind) => {
+                    self.note(format!(
+                        "indication: dev_event {}, slot {}",
+                        ind.dev_event, ind.slot_id
+                    ));
+                    self.indications
+                        .push(format!("dev_event {} slot {}", ind.dev_event, ind.slot_id));
+                }
                 Event::BadMessage { error, .. } => {
                     self.note(format!("unusable message from the guest: {error}"))
                 }
             }
         }
+        send
     }
 }
 
@@ -121,10 +166,11 @@ impl PacketHandler for AdspHandler {
         if let Some(e) = &out.error {
             log::warn!("ADSP: dropped a packet from the guest: {e}");
         }
-        a.on_events(out.events);
-        a.packets_out += out.packets.len() as u64;
+        let mut packets = out.packets;
+        packets.extend(a.on_events(out.events));
+        a.packets_out += packets.len() as u64;
         cv.notify_all();
-        out.packets
+        packets
     }
 
     fn on_connect(&mut self) -> Vec<Vec<u8>> {
@@ -141,7 +187,7 @@ impl PacketHandler for AdspHandler {
         let (lock, cv) = &*self.0;
         if let Ok(mut a) = lock.lock() {
             let ev = a.link.link_down();
-            a.on_events(ev);
+            let _ = a.on_events(ev);
             cv.notify_all();
         }
     }
@@ -329,6 +375,28 @@ impl RunningAdsp {
         ))
     }
 
+    /// Lets the DSP stop its stream engine when the guest sends DISCONNECT.
+    pub fn set_engine_stop(&self, stop: EngineStop) {
+        if let Ok(mut a) = self.state.0.lock() {
+            a.stop_engine = Some(stop);
+        }
+    }
+
+    /// `expect-indication`: waits (bounded) for an indication from the guest and reports it
+    /// decoded, and for the DSP's disable that answered it.
+    pub fn expect_indication(&self) -> Result<String> {
+        let ind = self.wait("waiting for an indication", |a| {
+            (!a.indications.is_empty()).then(|| a.indications.remove(0))
+        })?;
+        let answer = self.wait("waiting for the disable that answers it", |a| {
+            a.outcome.take()
+        })?;
+        Ok(format!(
+            "indication {ind}; the DSP's disable: {}",
+            answer.unwrap_or_else(|e| format!("refused: {e}"))
+        ))
+    }
+
     /// The parameters of the current stream.
     pub fn params(&self) -> Option<StreamParams> {
         self.state.0.lock().ok().and_then(|a| a.params)
@@ -364,9 +432,12 @@ impl RunningAdsp {
     pub fn summary(&self) -> String {
         match self.state.0.lock() {
             Ok(a) => format!(
-                "adsp: {} QRTR packet(s) in, {} out, client {:?}; last: {}",
+                "adsp: {} QRTR packet(s) in, {} out, UAUDIO service {}, client {:?}; last: {}",
                 a.packets_in,
                 a.packets_out,
+                a.service_seen
+                    .as_deref()
+                    .map_or("never seen".into(), |s| format!("announced at {s}")),
                 a.link.client().state(),
                 a.log.last().map(String::as_str).unwrap_or("nothing")
             ),

@@ -168,14 +168,39 @@ impl RunningUsb {
         }
     }
 
-    /// Checks that interrupter `n` is the secondary interrupter the QMI answer describes: the
-    /// guest set up one event ring segment at `event_ring_dma`, and MSI-X vector `n` is wired.
-    fn check_interrupter(&self, n: u8, event_ring_dma: u64) -> Result<String> {
+    /// Checks the QMI answer against the controller: the slot is the headset's, the data
+    /// endpoint's transfer ring is the one the answer hands over, and the named interrupter is
+    /// the secondary interrupter with one event ring segment where the answer says.
+    fn check_against_controller(
+        &self,
+        r: &sideband_device::adsp::StreamResources,
+    ) -> Result<String> {
         let x = self
             .xhci
             .lock()
             .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
         let mem = self.dma.snapshot();
+        let ep = r.data_ep.b_endpoint_address;
+        let dci = 2 * (ep & 0x0f) + u8::from(ep & 0x80 != 0);
+        let slot = u8::try_from(r.slot_id).context("slot id out of range")?;
+        let e = x.endpoint_view(slot, dci, &mem).with_context(|| {
+            format!("slot {slot} endpoint {dci} has no readable output context")
+        })?;
+        if e.root_port != HEADSET_PORT {
+            anyhow::bail!(
+                "slot {slot} sits on root port {}, the headset is on port {HEADSET_PORT}",
+                e.root_port
+            );
+        }
+        if e.tr_dequeue != r.mem.transfer_ring.dma {
+            anyhow::bail!(
+                "endpoint {dci}'s TR dequeue pointer is {:#x}, the answer's transfer ring is at {:#x}",
+                e.tr_dequeue,
+                r.mem.transfer_ring.dma
+            );
+        }
+        let n = r.interrupter_num;
+        let event_ring_dma = r.mem.event_ring.dma;
         let v = x
             .interrupter_view(u16::from(n), &mem)
             .with_context(|| format!("interrupter {n} does not exist or its ERST is unreadable"))?;
@@ -187,7 +212,8 @@ impl RunningUsb {
             );
         }
         Ok(format!(
-            "interrupter {n}: 1 segment of {} TRBs at {:#x} as reported, IMAN.IE {}, MSI-X vector {n} {}",
+            "slot {slot} is the headset's (port {HEADSET_PORT}), endpoint {dci}'s ring at {:#x} as reported; interrupter {n}: 1 segment of {} TRBs at {:#x} as reported, IMAN.IE {}, MSI-X vector {n} {}",
+            e.tr_dequeue,
             v.segment0_trbs,
             v.segment0,
             u8::from(v.interrupt_enable),
@@ -362,6 +388,14 @@ impl RunningDevices {
         } else {
             None
         };
+        if let (Some(a), Some(u)) = (&adsp, &usb) {
+            let engine = u.engine.clone();
+            a.set_engine_stop(adsp::EngineStop(Box::new(move || {
+                if let Ok(mut slot) = engine.lock() {
+                    slot.take();
+                }
+            })));
+        }
         Ok(RunningDevices {
             sockets,
             viommu,
@@ -371,8 +405,15 @@ impl RunningDevices {
         })
     }
 
-    /// Executes a request from a guest scenario (see `vm::session::CONTROL_MARKER`).
+    /// Executes a request from a guest scenario (see `vm::session::CONTROL_MARKER`). A request
+    /// written `! REQUEST` must fail: it succeeds with the error it got.
     pub fn control(&self, request: &str) -> Result<String> {
+        if let Some(inner) = request.strip_prefix('!') {
+            return match self.control(inner.trim()) {
+                Ok(a) => Err(anyhow::anyhow!("expected to fail, but it succeeded: {a}")),
+                Err(e) => Ok(format!("failed as expected: {e:#}")),
+            };
+        }
         let words: Vec<&str> = request.split_whitespace().collect();
         match words.as_slice() {
             [verb @ ("unplug" | "plug"), port] => {
@@ -387,7 +428,7 @@ impl RunningDevices {
                 let (Some(usb), Some(r)) = (self.usb.as_ref(), adsp.resources()) else {
                     return Ok(answer);
                 };
-                let irq = usb.check_interrupter(r.interrupter_num, r.mem.event_ring.dma)?;
+                let irq = usb.check_against_controller(&r)?;
                 Ok(format!("{answer}; {irq}"))
             }
             ["stream-play", n] => {
@@ -403,10 +444,18 @@ impl RunningDevices {
                 let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
                 let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
                 let answer = adsp.disable()?;
+                let left = self.smmu_mappings();
+                if left != 0 {
+                    anyhow::bail!("{answer}, but {left} SMMU mapping(s) are left");
+                }
+                let answer = format!("{answer}, SMMU table empty");
                 Ok(match stopped {
                     Some(s) => format!("{s}; {answer}"),
                     None => answer,
                 })
+            }
+            ["expect-indication"] => {
+                self.adsp.as_ref().context("no ADSP in this boot")?.expect_indication()
             }
             ["check-counter", n] => {
                 let n: u64 = n
@@ -416,9 +465,17 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-play SAMPLES, stream-disable)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication; '! REQUEST' must fail)"
             ),
         }
+    }
+
+    /// Mappings in the SMMU table (0 when the DSP holds nothing).
+    fn smmu_mappings(&self) -> usize {
+        self.viommu
+            .as_ref()
+            .and_then(|v| v.smmu.table.lock().ok().map(|t| t.mapping_count()))
+            .unwrap_or(0)
     }
 
     /// The socket folder.
@@ -483,6 +540,14 @@ mod tests {
         assert!(all.control("unplug 2").is_err(), "already empty");
         assert_eq!(all.control("plug 2").unwrap(), "port 2 plugged");
         assert!(all.control("plug 2").is_err(), "nothing parked");
+        let a = all.control("! plug 2").unwrap();
+        assert!(
+            a.starts_with("failed as expected: nothing was unplugged"),
+            "{a}"
+        );
+        assert!(all.control("! unplug 3").is_ok(), "port 3 is empty");
+        let e = all.control("! unplug 2").unwrap_err().to_string();
+        assert!(e.starts_with("expected to fail, but it succeeded"), "{e}");
         let e = all.control("check-counter 10").unwrap_err().to_string();
         assert!(e.contains("recorded no stream"), "{e}");
         for start in [

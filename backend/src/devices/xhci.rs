@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use sideband_device::pci::{classify_bar0, Bar0Target, XhciPciFunction, BAR0_SIZE};
 use sideband_device::usb::BusTime;
-use sideband_device::xhci::regs::{iman, rt, RT_BASE};
+use sideband_device::xhci::regs::{iman, op, rt, OP_BASE, RT_BASE};
 use sideband_device::xhci::{Config, Controller, InterruptSink};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -82,6 +82,40 @@ impl XhciFunction {
             segments,
             segment0: u64::from_le_bytes(entry[0..8].try_into().ok()?) & !0x3f,
             segment0_trbs: u32::from_le_bytes(entry[8..12].try_into().ok()?) & 0xffff,
+        })
+    }
+}
+
+/// An endpoint as the guest's output device context describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointView {
+    /// Root hub port of the slot (slot context).
+    pub root_port: u8,
+    /// TR Dequeue Pointer of the endpoint (its transfer ring), without DCS.
+    pub tr_dequeue: u64,
+    /// Endpoint state (0 Disabled, 1 Running, 2 Halted, 3 Stopped, 4 Error).
+    pub state: u8,
+}
+
+impl XhciFunction {
+    /// Reads slot `slot`'s output context for endpoint `dci` through DCBAAP, as the guest set it.
+    pub fn endpoint_view(&self, slot: u8, dci: u8, mem: &GuestMemoryMmap) -> Option<EndpointView> {
+        if dci == 0 || dci > 31 {
+            return None;
+        }
+        let dcbaa = self.controller.mmio_read(OP_BASE + op::DCBAAP, 8) & !0x3f;
+        let entry: u64 = mem
+            .read_obj(GuestAddress(dcbaa.checked_add(8 * u64::from(slot))?))
+            .ok()?;
+        let ctx = entry & !0x3f;
+        let slot_dw1: u32 = mem.read_obj(GuestAddress(ctx + 4)).ok()?;
+        let ep = ctx + 32 * u64::from(dci);
+        let ep_dw0: u32 = mem.read_obj(GuestAddress(ep)).ok()?;
+        let deq: u64 = mem.read_obj(GuestAddress(ep + 8)).ok()?;
+        Some(EndpointView {
+            root_port: (slot_dw1 >> 16) as u8,
+            tr_dequeue: deq & !0xf,
+            state: (ep_dw0 & 7) as u8,
         })
     }
 }
