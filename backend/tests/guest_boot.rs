@@ -200,6 +200,11 @@ fn dsp_streams_through_the_handed_over_rings_bit_exact() {
         "{play}"
     );
     assert!(play.contains("8000 completed"), "{play}");
+    // The point of offload: no interrupt on the guest's primary interrupter while the DSP streams.
+    assert!(
+        play.contains("primary interrupter during the stream: 0 events, 0 IRQs"),
+        "{play}"
+    );
     assert!(
         console.contains("check-counter 96000: stream")
             && console.contains("96000 samples bit-exact")
@@ -240,6 +245,22 @@ fn unplug_during_offload_brings_the_disconnect_indication_and_bad_cards_are_refu
     assert!(
         stderr.contains("UAUDIO service announced at 1:"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn ordinary_capture_of_the_counter_source_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "capture"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("96000 samples count up without a break"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok 3 capture_counter_bit_exact"),
+        "{stdout}"
     );
 }
 

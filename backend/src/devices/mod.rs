@@ -236,6 +236,19 @@ impl RunningUsb {
         let frames = (rate * interval / 8000).max(1);
         let packet = frames * channels * 2;
         let engine = StreamEngine::new(r, packet, samples, Q6USB_ENDPOINT);
+        // The point of offload: the guest takes no interrupt for the stream. Interrupts on the
+        // primary interrupter while the DSP streams are counted (other guest USB work would
+        // show up here too; a quiet guest shows 0).
+        let primary = || {
+            self.xhci
+                .lock()
+                .ok()
+                .and_then(|x| x.controller.interrupter_stats(0))
+                .map_or((0, 0), |s| (s.events, s.interrupts))
+        };
+        // Let the interrupts of the enable's own control transfers (moderated) land first.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (events_before, irqs_before) = primary();
         *self
             .engine
             .lock()
@@ -270,8 +283,9 @@ impl RunningUsb {
                     anyhow::bail!("the stream did not finish in time: {} of {samples} samples queued, {} TDs outstanding", s.samples, run.engine.outstanding());
                 }
                 return Ok(format!(
-                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors)",
-                    s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors
+                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs",
+                    s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors, primary().0 - events_before,
+                    primary().1 - irqs_before
                 ));
             }
         }

@@ -1,0 +1,23 @@
+# capture: ordinary (not offloaded) capture through snd-usb-audio: arecord takes one second of
+# the headset's counter source, which must arrive without a missing or changed sample.
+. /guest-tests/lib/ktap.sh
+
+card=""
+for i in $(seq 1 200); do
+    for c in /proc/asound/card*; do
+        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card}
+    done
+    [ -n "$card" ] && break
+    sleep 0.1
+done
+ktap_begin 3
+if [ -n "$card" ]; then ktap_ok headset_card; else ktap_fail headset_card "no ALSA card with usbid 1209:0001"; fi
+grep -q "Capture:" "/proc/asound/card${card:-99}/stream0" 2>/dev/null && ktap_ok capture_stream_listed \
+    || ktap_fail capture_stream_listed "no Capture section in /proc/asound/card${card:-99}/stream0"
+# 48000 frames of stereo = 96000 samples.
+out=$(arecord -q -D "hw:${card:-99},0" -t raw -f S16_LE -r 48000 -c 2 -s 48000 2>/tmp/arecord.err | sb-pattern --check 96000)
+rc=$?
+sed 's/^/# arecord: /' /tmp/arecord.err
+echo "# $out"
+if [ $rc = 0 ]; then ktap_ok capture_counter_bit_exact; else ktap_fail capture_counter_bit_exact "$out"; fi
+ktap_end
