@@ -1,15 +1,10 @@
 # capture: ordinary (not offloaded) capture through snd-usb-audio: arecord takes one second of
 # the headset's counter source, which must arrive without a missing or changed sample.
 . /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
 
 card=""
-for i in $(seq 1 200); do
-    for c in /proc/asound/card*; do
-        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card}
-    done
-    [ -n "$card" ] && break
-    sleep 0.1
-done
+wait_until 20 find_card
 ktap_begin 3
 if [ -n "$card" ]; then ktap_ok headset_card; else ktap_fail headset_card "no ALSA card with usbid 1209:0001"; fi
 grep -q "Capture:" "/proc/asound/card${card:-99}/stream0" 2>/dev/null && ktap_ok capture_stream_listed \

@@ -2,12 +2,8 @@
 # disconnect, enumerates the device again, and data goes through it.
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/dmesg.sh
+. /guest-tests/lib/wait.sh
 
-wait_until() { # wait_until SECONDS COMMAND...: true once COMMAND succeeds
-    t=$(($1 * 10)); shift
-    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.1; t=$((t - 1)); done
-    return 1
-}
 present() { [ -e /sys/bus/usb/devices/1-2/idVendor ]; }
 absent() { ! present; }
 

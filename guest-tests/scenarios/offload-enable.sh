@@ -3,19 +3,9 @@
 # xHCI address the driver reported). While the DSP holds the stream, the guest's own PCM is
 # busy; after the disable it is free again.
 . /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
 . /guest-tests/lib/dmesg.sh
 
-wait_until() { # wait_until SECONDS COMMAND...
-    t=$(($1 * 10)); shift
-    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.1; t=$((t - 1)); done
-    return 1
-}
-find_card() {
-    for c in /proc/asound/card*; do
-        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card} && return 0
-    done
-    return 1
-}
 play_briefly() { sb-pattern 4800 | aplay -q -D "hw:$card,0" -t raw -f S16_LE -r 48000 -c 2 2>&1; }
 pcm_busy() { play_briefly | grep -qi busy; }
 pcm_free() { play_briefly >/dev/null; }
@@ -23,7 +13,7 @@ pcm_free() { play_briefly >/dev/null; }
 card=""
 ktap_begin 4
 if wait_until 20 find_card; then ktap_ok headset_card; else ktap_fail headset_card "no ALSA card with usbid 1209:0001"; fi
-if wait_until 20 sh -c "amixer -c $card controls | grep -q 'USB Offload'"; then ktap_ok offload_ready
+if wait_until 20 offload_ready; then ktap_ok offload_ready
 else ktap_fail offload_ready "no USB Offload controls on card $card"; fi
 echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=48000 bits=16 ch=2"
 if wait_until 20 pcm_busy; then ktap_ok pcm_busy_while_offloaded

@@ -3,24 +3,14 @@
 # secondary event ring, doorbells and ERDP from the DSP, no guest CPU involved. The backend
 # checks the headset heard every sample bit for bit, then the DSP stops and disables.
 . /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
 
 SAMPLES=96000   # 1 s of 48 kHz stereo
-wait_until() {
-    t=$(($1 * 10)); shift
-    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.1; t=$((t - 1)); done
-    return 1
-}
-find_card() {
-    for c in /proc/asound/card*; do
-        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card} && return 0
-    done
-    return 1
-}
 irqs() { awk '/xhci/ {n=0; for (i=2; i<=NF; i++) if ($i ~ /^[0-9]+$/) n+=$i; s+=n} END {print s+0}' /proc/interrupts; }
 
 card=""
 ktap_begin 3
-if wait_until 20 find_card && wait_until 20 sh -c "amixer -c $card controls | grep -q 'USB Offload'"; then
+if wait_for_headset 20; then
     ktap_ok headset_ready
 else
     ktap_fail headset_ready "no headset card with offload controls"

@@ -2,21 +2,11 @@
 # offload driver must send the DISCONNECT indication (and wait for the DSP's disable); the
 # backend decodes it and the DSP answers with the disable. The headset comes back afterwards.
 . /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
 
-wait_until() {
-    t=$(($1 * 10)); shift
-    while [ $t -gt 0 ]; do "$@" && return 0; sleep 0.1; t=$((t - 1)); done
-    return 1
-}
-find_card() {
-    for c in /proc/asound/card*; do
-        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card} && return 0
-    done
-    return 1
-}
 card=""
 ktap_begin 3
-if wait_until 20 find_card && wait_until 20 sh -c "amixer -c $card controls | grep -q 'USB Offload'"; then
+if wait_for_headset 20; then
     ktap_ok headset_ready
 else
     ktap_fail headset_ready "no headset card with offload controls"

@@ -1,17 +1,11 @@
 # playback: ordinary (not offloaded) playback through snd-usb-audio: aplay sends a counter
 # pattern to the emulated headset, which must record every sample bit for bit.
 . /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
 
 SAMPLES=${SAMPLES:-96000}   # 1 s of 48 kHz stereo
 card=""
-n=0
-while [ $n -lt 200 ] && [ -z "$card" ]; do
-    for c in /proc/asound/card*; do
-        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card}
-    done
-    [ -n "$card" ] || sleep 0.1
-    n=$((n + 1))
-done
+wait_until 20 find_card
 
 ktap_begin 3
 if [ -n "$card" ]; then ktap_ok headset_card; else ktap_fail headset_card "no ALSA card with usbid 1209:0001"; fi

@@ -2,18 +2,9 @@
 # sound card with the offload driver's controls, and 1 MiB goes through the loopback device
 # byte for byte.
 . /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
 . /guest-tests/lib/dmesg.sh
 
-# wait_for FILE SECONDS: true once FILE exists.
-wait_for() {
-    n=0
-    while [ $n -lt $(($2 * 10)) ]; do
-        [ -e "$1" ] && return 0
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
-}
 # usb_id PATH: vendor:product of a USB device in sysfs.
 usb_id() { echo "$(cat "$1/idVendor" 2>/dev/null):$(cat "$1/idProduct" 2>/dev/null)"; }
 
@@ -22,23 +13,16 @@ ktap_check xhci_bound "xhci_hcd did not bind 0000:00:03.0" test -e /sys/bus/pci/
 if [ -e /sys/bus/usb/devices/usb1 ] && [ -e /sys/bus/usb/devices/usb2 ]; then ktap_ok root_hubs
 else ktap_fail root_hubs "expected usb1 (USB 2) and usb2 (USB 3) root hubs"; fi
 
-wait_for /sys/bus/usb/devices/1-1/idVendor 20
+wait_until 20 test -e /sys/bus/usb/devices/1-1/idVendor
 id=$(usb_id /sys/bus/usb/devices/1-1)
 if [ "$id" = 1209:0001 ]; then ktap_ok headset_enumerated; else ktap_fail headset_enumerated "port 1-1 is '$id', not 1209:0001"; fi
-wait_for /sys/bus/usb/devices/1-2/idVendor 20
+wait_until 20 test -e /sys/bus/usb/devices/1-2/idVendor
 id=$(usb_id /sys/bus/usb/devices/1-2)
 if [ "$id" = 1209:0003 ]; then ktap_ok loopback_enumerated; else ktap_fail loopback_enumerated "port 1-2 is '$id', not 1209:0003"; fi
 lsusb -t 2>&1 | sed 's/^/# lsusb: /'
 
 card=""
-n=0
-while [ $n -lt 100 ] && [ -z "$card" ]; do
-    for c in /proc/asound/card*; do
-        [ "$(cat "$c/usbid" 2>/dev/null)" = 1209:0001 ] && card=${c#/proc/asound/card}
-    done
-    [ -n "$card" ] || sleep 0.1
-    n=$((n + 1))
-done
+wait_until 20 find_card
 if [ -n "$card" ]; then ktap_ok headset_sound_card; else ktap_fail headset_sound_card "no ALSA card with usbid 1209:0001"; fi
 cat /proc/asound/cards | sed 's/^/# cards: /'
 
