@@ -265,6 +265,31 @@ fn ordinary_capture_of_the_counter_source_is_bit_exact() {
 }
 
 #[test]
+fn offloaded_formats_are_bit_exact_over_twenty_starts_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "offload-matrix"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    let console = std::fs::read_to_string(dir.path().join("offload-matrix.console.log")).unwrap();
+    let checks: Vec<&str> = console
+        .lines()
+        .filter(|l| l.starts_with("[sideband] check-counter"))
+        .collect();
+    assert_eq!(checks.len(), 20, "{console}");
+    assert!(checks.iter().all(|l| l.contains("bit-exact")), "{checks:?}");
+    for packet in ["TDs of 24 bytes", "TDs of 72 bytes", "TDs of 192 bytes"] {
+        assert!(
+            console.contains(packet),
+            "48k/16, 96k/24 and 192k/32 stereo: missing {packet}"
+        );
+    }
+    let disables = console
+        .matches("0 SMMU faults; disabled, SMMU table empty")
+        .count();
+    assert_eq!(disables, 20, "every stop leaves the SMMU table empty");
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

@@ -1,14 +1,17 @@
-//! Checks that a recording contains the counter pattern a guest sent: 16-bit little-endian
-//! samples whose values count up by one (wrapping), starting at 1. Silence around the pattern
-//! (the driver pads streams) is allowed; a gap, a repeat or a changed sample inside it is not.
+//! Checks that a recording contains the counter pattern a guest or the DSP sent: little-endian
+//! samples (2, 3 or 4 bytes) whose values count up by one, starting at 1 and wrapping at the
+//! sample width. Silence around the pattern (drivers pad streams) is allowed; a gap, a repeat or a
+//! changed sample inside it is not.
 
 /// Progress of the check over one recording.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CounterCheck {
+    /// Bytes per sample.
+    width: usize,
     /// Sample index (over everything fed) where the current run started.
     run_start: Option<u64>,
     /// The value the next sample must have while in a run.
-    next: u16,
+    next: u32,
     /// Consecutive counter samples in the current run.
     run: u64,
     /// The longest run seen.
@@ -16,37 +19,59 @@ pub struct CounterCheck {
     /// Samples fed so far.
     pub samples: u64,
     /// The first break inside a run: (sample index, expected, got).
-    pub first_break: Option<(u64, u16, u16)>,
-    odd_byte: Option<u8>,
+    pub first_break: Option<(u64, u32, u32)>,
+    partial: Vec<u8>,
+}
+
+impl Default for CounterCheck {
+    fn default() -> Self {
+        CounterCheck::new(2)
+    }
 }
 
 impl CounterCheck {
-    /// Feeds recorded bytes (16-bit little-endian samples, any chunking).
-    pub fn feed(&mut self, bytes: &[u8]) {
-        let mut rest = bytes;
-        if let Some(lo) = self.odd_byte.take() {
-            if let Some((&hi, r)) = rest.split_first() {
-                self.sample(u16::from_le_bytes([lo, hi]));
-                rest = r;
-            } else {
-                self.odd_byte = Some(lo);
-                return;
-            }
+    /// A check of `width`-byte samples (2, 3 or 4; anything else is taken as 2).
+    pub fn new(width: usize) -> Self {
+        CounterCheck {
+            width: if matches!(width, 2..=4) { width } else { 2 },
+            run_start: None,
+            next: 0,
+            run: 0,
+            longest: 0,
+            samples: 0,
+            first_break: None,
+            partial: Vec::new(),
         }
-        let mut pairs = rest.chunks_exact(2);
-        for p in &mut pairs {
-            self.sample(u16::from_le_bytes([p[0], p[1]]));
-        }
-        self.odd_byte = pairs.remainder().first().copied();
     }
 
-    fn sample(&mut self, v: u16) {
+    fn wrap(&self, v: u32) -> u32 {
+        if self.width == 4 {
+            v
+        } else {
+            v & ((1 << (8 * self.width)) - 1)
+        }
+    }
+
+    /// Feeds recorded bytes (little-endian samples of the check's width, any chunking).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.partial.push(b);
+            if self.partial.len() == self.width {
+                let mut le = [0u8; 4];
+                le[..self.width].copy_from_slice(&self.partial);
+                self.partial.clear();
+                self.sample(u32::from_le_bytes(le));
+            }
+        }
+    }
+
+    fn sample(&mut self, v: u32) {
         let index = self.samples;
         self.samples += 1;
         if self.run_start.is_some() {
             if v == self.next {
                 self.run += 1;
-                self.next = v.wrapping_add(1);
+                self.next = self.wrap(v.wrapping_add(1));
                 self.longest = self.longest.max(self.run);
                 return;
             }
@@ -91,6 +116,34 @@ mod tests {
 
     fn bytes(values: impl IntoIterator<Item = u16>) -> Vec<u8> {
         values.into_iter().flat_map(u16::to_le_bytes).collect()
+    }
+
+    #[test]
+    fn three_and_four_byte_samples_wrap_at_their_width() {
+        let mut c = CounterCheck::new(3);
+        let mut b: Vec<u8> = (1..=10u32)
+            .flat_map(|v| v.to_le_bytes()[..3].to_vec())
+            .collect();
+        b.extend([0xff, 0xff, 0xff]);
+        c.feed(&b[..7]);
+        c.feed(&b[7..]);
+        assert!(c.first_break.is_some(), "0xffffff does not follow 10");
+        let mut c = CounterCheck::new(3);
+        let start = 0xff_fffe_u32;
+        let b: Vec<u8> = [1u32]
+            .into_iter()
+            .chain(2..5)
+            .flat_map(|v| v.to_le_bytes()[..3].to_vec())
+            .collect();
+        c.feed(&b);
+        assert_eq!(
+            c.verdict(4),
+            Ok("4 samples bit-exact (4 recorded in all, silence around them)".into())
+        );
+        assert_eq!(c.wrap(start + 2), 0, "24-bit values wrap to 0");
+        let mut c = CounterCheck::new(4);
+        c.feed(&[1, 0, 0, 0, 2, 0, 0, 0, 3, 0]);
+        assert_eq!(c.longest, 2);
     }
 
     #[test]

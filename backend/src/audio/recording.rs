@@ -22,7 +22,7 @@ pub struct StreamFile {
     pub format: StreamFormat,
     /// The WAV file.
     pub path: PathBuf,
-    /// Counter-pattern progress (16-bit streams only).
+    /// Counter-pattern progress.
     pub counter: Option<CounterCheck>,
     writer: Option<WavWriter>,
     /// Bytes written, once finished.
@@ -80,7 +80,8 @@ impl Recording {
                 stream: chunk.stream,
                 format: f,
                 path,
-                counter: (f.bits == 16).then(CounterCheck::default),
+                counter: matches!(f.bits, 16 | 24 | 32)
+                    .then(|| CounterCheck::new(usize::from(f.bits / 8))),
                 writer,
                 bytes: 0,
                 dropped: 0,
@@ -124,26 +125,23 @@ impl Recording {
         &self.streams
     }
 
-    /// Ok when some stream holds exactly `expected` counter samples in a row, unbroken.
+    /// Ok when the most recent stream holds exactly `expected` counter samples in a row,
+    /// unbroken (earlier streams do not count: each check is about what was just sent).
     pub fn check_counter(&self, expected: u64) -> Result<String, String> {
         if let Some(e) = self.errors.first() {
             return Err(e.clone());
         }
-        let mut reasons = Vec::new();
-        for s in &self.streams {
-            match s.counter.as_ref().map(|c| c.verdict(expected)) {
-                Some(Ok(msg)) => return Ok(format!("stream {}: {msg}", s.stream)),
-                Some(Err(why)) => reasons.push(format!("stream {}: {why}", s.stream)),
-                None => reasons.push(format!(
-                    "stream {}: {}-bit, not checked",
-                    s.stream, s.format.bits
-                )),
-            }
-        }
-        if reasons.is_empty() {
+        let Some(s) = self.streams.last() else {
             return Err("the headset recorded no stream".into());
+        };
+        match s.counter.as_ref().map(|c| c.verdict(expected)) {
+            Some(Ok(msg)) => Ok(format!("stream {}: {msg}", s.stream)),
+            Some(Err(why)) => Err(format!("stream {}: {why}", s.stream)),
+            None => Err(format!(
+                "stream {}: {}-bit samples are not checked",
+                s.stream, s.format.bits
+            )),
         }
-        Err(reasons.join("; "))
     }
 }
 
@@ -193,9 +191,15 @@ mod tests {
         );
         assert!(r.check_counter(201).is_err());
         drop(r);
+        sink.chunk(chunk(3, 0..3));
         let mut r = rec.lock().unwrap();
+        let e = r.check_counter(200).unwrap_err();
+        assert!(
+            e.starts_with("stream 3:"),
+            "only the latest stream counts: {e}"
+        );
         let files = r.finish();
-        assert_eq!(files.len(), 2);
+        assert_eq!(files.len(), 3);
         assert_eq!(files[1].bytes, 400);
         assert!(files[1]
             .path

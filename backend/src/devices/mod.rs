@@ -234,8 +234,9 @@ impl RunningUsb {
         // One packet per service interval: 2^(bInterval-1) microframes at high speed.
         let interval = 1u32 << r.data_ep.b_interval.clamp(1, 16).saturating_sub(1);
         let frames = (rate * interval / 8000).max(1);
-        let packet = frames * channels * 2;
-        let engine = StreamEngine::new(r, packet, samples, Q6USB_ENDPOINT);
+        let width = u32::from(r.subslot_size.unwrap_or(2)).clamp(2, 4);
+        let packet = frames * channels * width;
+        let engine = StreamEngine::new(r, packet, width, samples, Q6USB_ENDPOINT);
         // The point of offload: the guest takes no interrupt for the stream. Interrupts on the
         // primary interrupter while the DSP streams are counted (other guest USB work would
         // show up here too; a quiet guest shows 0).

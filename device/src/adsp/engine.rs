@@ -81,6 +81,7 @@ pub struct StreamEngine {
     events: MemRegion,
     buffer: MemRegion,
     packet_bytes: u32,
+    sample_bytes: u32,
     buffer_slots: u32,
     enqueue: u32,
     producer_cycle: bool,
@@ -88,7 +89,7 @@ pub struct StreamEngine {
     consumer_cycle: bool,
     outstanding: u32,
     next_buffer_slot: u32,
-    next_sample: u16,
+    next_sample: u32,
     samples_left: u64,
     stopped: bool,
     stats: EngineStats,
@@ -96,13 +97,20 @@ pub struct StreamEngine {
 }
 
 impl StreamEngine {
-    /// An engine for `res` that plays `samples` 16-bit counter samples (1, 2, 3, ...), in
-    /// packets of `packet_bytes` (whole frames), translating through SMMU endpoint
-    /// `smmu_endpoint`.
-    pub fn new(res: &StreamResources, packet_bytes: u32, samples: u64, smmu_endpoint: u32) -> Self {
+    /// An engine for `res` that plays `samples` counter samples (1, 2, 3, ..., little-endian,
+    /// `sample_bytes` wide: 2, 3 or 4), in packets of `packet_bytes` (whole frames), translating
+    /// through SMMU endpoint `smmu_endpoint`.
+    pub fn new(
+        res: &StreamResources,
+        packet_bytes: u32,
+        sample_bytes: u32,
+        samples: u64,
+        smmu_endpoint: u32,
+    ) -> Self {
         let ep = res.data_ep.b_endpoint_address;
         let target = 2 * (ep & 0x0f) + u8::from(ep & 0x80 != 0);
-        let packet_bytes = packet_bytes.max(2) & !1;
+        let sample_bytes = sample_bytes.clamp(2, 4);
+        let packet_bytes = (packet_bytes / sample_bytes).max(1) * sample_bytes;
         StreamEngine {
             slot: res.slot_id as u8,
             target,
@@ -112,6 +120,7 @@ impl StreamEngine {
             events: res.mem.event_ring,
             buffer: res.mem.transfer_buffer,
             packet_bytes,
+            sample_bytes,
             buffer_slots: (res.mem.transfer_buffer.size / packet_bytes).max(1),
             enqueue: 0,
             producer_cycle: true,
@@ -317,11 +326,15 @@ impl StreamEngine {
         let mut queued = 0;
         while self.samples_left > 0 && self.outstanding < MAX_OUTSTANDING.min(self.buffer_slots - 1)
         {
-            let samples = u64::from(self.packet_bytes / 2).min(self.samples_left);
+            let width = self.sample_bytes as usize;
+            let samples = u64::from(self.packet_bytes / self.sample_bytes).min(self.samples_left);
             let mut data = Vec::with_capacity(self.packet_bytes as usize);
             for _ in 0..samples {
-                data.extend_from_slice(&self.next_sample.to_le_bytes());
+                data.extend_from_slice(&self.next_sample.to_le_bytes()[..width]);
                 self.next_sample = self.next_sample.wrapping_add(1);
+                if width < 4 {
+                    self.next_sample &= (1 << (8 * width)) - 1;
+                }
             }
             let offset = u64::from(self.next_buffer_slot * self.packet_bytes);
             if !self.write(mem, smmu, self.buffer.iova + offset, &data) {
@@ -445,7 +458,7 @@ mod tests {
     #[test]
     fn queues_isoch_tds_for_the_dsp_interrupter_and_rings_the_doorbell() {
         let (mem, mut smmu, res) = setup();
-        let mut e = StreamEngine::new(&res, 24, 24, EP);
+        let mut e = StreamEngine::new(&res, 24, 2, 24, EP);
         let actions = e.service(&mem, &mut smmu);
         assert_eq!(actions, vec![Action::Doorbell { slot: 1, target: 2 }]);
         assert_eq!(
@@ -476,7 +489,7 @@ mod tests {
     #[test]
     fn consumes_events_and_writes_erdp_with_ehb() {
         let (mem, mut smmu, res) = setup();
-        let mut e = StreamEngine::new(&res, 24, 24, EP);
+        let mut e = StreamEngine::new(&res, 24, 2, 24, EP);
         e.service(&mem, &mut smmu);
         assert_eq!(e.outstanding(), 2);
         post_event(&mem, 0, 1, CC_SUCCESS);
@@ -500,7 +513,7 @@ mod tests {
     #[test]
     fn ring_wraps_through_a_link_trb_with_toggle_cycle() {
         let (mem, mut smmu, res) = setup();
-        let mut e = StreamEngine::new(&res, 4, 2 * 300, EP);
+        let mut e = StreamEngine::new(&res, 4, 2, 2 * 300, EP);
         let mut index = 0u64;
         let mut cycle = 1;
         while e.stats().tds_queued < 300 {
@@ -524,10 +537,22 @@ mod tests {
     }
 
     #[test]
+    fn three_byte_samples_count_at_their_width() {
+        let (mem, mut smmu, res) = setup();
+        let mut e = StreamEngine::new(&res, 36, 3, 12, EP);
+        e.service(&mem, &mut smmu);
+        let mut first = [0u8; 9];
+        mem.read_slice(&mut first, GuestAddress(RAM + 0x20000))
+            .unwrap();
+        assert_eq!(first, [1, 0, 0, 2, 0, 0, 3, 0, 0]);
+        assert_eq!(trb(&mem, RAM + 0xa000)[2] & 0x1ffff, 36);
+    }
+
+    #[test]
     fn unmapped_buffer_is_a_fault_and_the_engine_stops() {
         let (mem, mut smmu, res) = setup();
         smmu.unmap(1, 0x10a000, 0x10afff);
-        let mut e = StreamEngine::new(&res, 24, 1000, EP);
+        let mut e = StreamEngine::new(&res, 24, 2, 1000, EP);
         assert!(e.service(&mem, &mut smmu).is_empty());
         assert_eq!(e.stats().smmu_faults, 1);
         assert!(e.is_stopped());
