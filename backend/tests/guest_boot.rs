@@ -290,6 +290,31 @@ fn offloaded_formats_are_bit_exact_over_twenty_starts_and_stops() {
 }
 
 #[test]
+fn dsp_crash_tears_the_stream_down_and_the_guest_reannounces_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "dsp-crash"], dir.path());
+    let stdout = text(&o.stdout);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let console = std::fs::read_to_string(dir.path().join("dsp-crash.console.log")).unwrap();
+    assert!(
+        console.contains("sb-qrtr-relay: backend hung up"),
+        "the relay saw the link go"
+    );
+    assert!(
+        console.contains("dsp-crash: link dropped; the guest announced UAUDIO again"),
+        "{console}"
+    );
+    // The driver's session teardown unmapped everything the DSP held...
+    assert!(
+        stderr.contains("map 4 unmap 4 errors 0") && stderr.contains("0 mapping(s) left"),
+        "{stderr}"
+    );
+    // ...but left the substream marked opened (guest-driver.md §5e), so a new enable is refused.
+    assert!(console.contains("failed as expected: the guest refused the stream: status 1 (FAILURE), internal status -16 (-EBUSY)"), "{console}");
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

@@ -43,6 +43,8 @@ pub struct Adsp {
     packets_out: u64,
     /// Where NEW_SERVER announced the UAUDIO service (node:port), once seen.
     service_seen: Option<String>,
+    /// How many times the service came up (again after a link drop).
+    service_ups: u64,
     /// Indications from the guest, decoded, oldest first.
     indications: Vec<String>,
     /// Stops the DSP's stream engine (set by the devices that own it).
@@ -61,6 +63,7 @@ impl Adsp {
             packets_in: 0,
             packets_out: 0,
             service_seen: None,
+            service_ups: 0,
             indications: Vec::new(),
             stop_engine: None,
         }
@@ -86,6 +89,7 @@ impl Adsp {
             match e {
                 Event::ServiceUp(addr) => {
                     self.service_seen = Some(format!("{}:{}", addr.node, addr.port));
+                    self.service_ups += 1;
                     self.note(format!("UAUDIO service up at {}:{}", addr.node, addr.port))
                 }
                 Event::ServiceDown {
@@ -394,6 +398,29 @@ impl RunningAdsp {
         Ok(format!(
             "indication {ind}; the DSP's disable: {}",
             answer.unwrap_or_else(|e| format!("refused: {e}"))
+        ))
+    }
+
+    /// `dsp-crash`: the DSP vanishes (the backend drops the QRTR link: the relay exits, the
+    /// guest's qrtr-tun endpoint goes away with node 5) and comes back; reports how long the
+    /// guest took to announce UAUDIO to the new DSP.
+    pub fn crash(&self) -> Result<String> {
+        let before = self.state.0.lock().map(|a| a.service_ups).unwrap_or(0);
+        let t0 = Instant::now();
+        self.link.hang_up();
+        self.wait(
+            "waiting for the guest to announce UAUDIO to the restarted DSP",
+            |a| (a.service_ups > before).then_some(()),
+        )?;
+        let a = self
+            .state
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+        Ok(format!(
+            "link dropped; the guest announced UAUDIO again at {} after {:.1}s",
+            a.service_seen.as_deref().unwrap_or("?"),
+            t0.elapsed().as_secs_f64()
         ))
     }
 

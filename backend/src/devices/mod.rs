@@ -469,6 +469,14 @@ impl RunningDevices {
                     None => answer,
                 })
             }
+            ["dsp-crash"] => {
+                let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
+                let answer = self.adsp.as_ref().context("no ADSP in this boot")?.crash()?;
+                Ok(match stopped {
+                    Some(s) => format!("{s}; {answer}"),
+                    None => answer,
+                })
+            }
             ["expect-indication"] => {
                 self.adsp.as_ref().context("no ADSP in this boot")?.expect_indication()
             }
@@ -480,7 +488,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
             ),
         }
     }

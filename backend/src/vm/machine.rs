@@ -132,7 +132,11 @@ impl Sockets {
         }
         if let Some(sock) = &self.qrtr {
             args.push("-chardev".into());
-            args.push(format!("socket,id=qrtr0,path={}", sock.display()));
+            // QEMU reconnects after the backend drops the link (the DSP-crash fault).
+            args.push(format!(
+                "socket,id=qrtr0,path={},reconnect-ms=500",
+                sock.display()
+            ));
             args.push("-device".into());
             args.push(format!(
                 "virtio-serial-pci,id=vser0,addr={SERIAL_SLOT:02x}.0"
