@@ -129,6 +129,12 @@ fn ordinary_playback_reaches_the_headset_bit_exact() {
             && console.contains("96000 samples bit-exact"),
         "{console}"
     );
+    assert!(
+        console.contains("check-counter 192000: stream")
+            && console.contains("192000 samples bit-exact"),
+        "96 kHz/24-bit: {console}"
+    );
+    assert!(stdout.contains("ok 2 stream_formats_listed"), "{stdout}");
     let wavs: Vec<_> = std::fs::read_dir(dir.path().join("playback"))
         .unwrap()
         .filter_map(|e| e.ok())
