@@ -102,6 +102,10 @@ struct Common {
     /// Boot without the emulated devices (the offload drivers load with no hardware behind them).
     #[arg(long)]
     bare: bool,
+    /// The headset: a named profile (headset-uac2, headset-uac1, uac2-implicit) or a description
+    /// such as `uac2:rates=48000,96000:bits=16,24:ch=2:ppm=+100`.
+    #[arg(long, default_value = devices::DEFAULT_HEADSET)]
+    headset: String,
 }
 
 impl Common {
@@ -126,6 +130,7 @@ impl Common {
             } else {
                 DeviceSet::all()
             },
+            headset: self.headset.clone(),
         })
     }
 }
@@ -249,7 +254,8 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
             }
         });
     }
-    let running = devices::RunningDevices::start(&opts.devices, &opts.out_dir.join("boot"))?;
+    let running =
+        devices::RunningDevices::start(&opts.devices, &opts.out_dir.join("boot"), &opts.headset)?;
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),

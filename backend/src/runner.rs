@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub machine: Machine,
     /// The devices the backend serves.
     pub devices: DeviceSet,
+    /// The headset's profile (`headset-uac2`, `uac2:rates=48000:bits=16:ch=8`, `uac1`, ...).
+    pub headset: String,
 }
 
 /// A booted-and-judged scenario.
@@ -73,7 +75,8 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
 
 /// Boots once and runs `scenario`.
 pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
-    let running = RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario))?;
+    let running =
+        RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario), &opts.headset)?;
     let mut backend_failures = Vec::new();
     let mut requests = Vec::new();
     let spec = BootSpec {

@@ -321,6 +321,38 @@ fn dsp_crash_tears_the_stream_down_and_the_guest_reannounces_the_service() {
 }
 
 #[test]
+fn mixer_changes_reach_the_headset() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "mixer"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    let console = std::fs::read_to_string(dir.path().join("mixer.console.log")).unwrap();
+    assert!(
+        console.contains("[sideband] expect-headset mute=1: mute=1"),
+        "{console}"
+    );
+    assert!(
+        console.contains("[sideband] expect-headset mute=0 volume=-6: mute=0 volume=-6.00dB"),
+        "{console}"
+    );
+}
+
+#[test]
+fn a_bad_headset_profile_is_refused_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(
+        &["test", "-s", "smoke", "--headset", "uac2:bits=20"],
+        dir.path(),
+    );
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("headset profile 'uac2:bits=20'"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

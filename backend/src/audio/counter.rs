@@ -20,6 +20,9 @@ pub struct CounterCheck {
     pub samples: u64,
     /// The first break inside a run: (sample index, expected, got).
     pub first_break: Option<(u64, u32, u32)>,
+    /// The first run that ended in silence: (sample index, samples in the run so far). Silence
+    /// after the whole pattern is normal; inside it, it is a gap.
+    pub first_silence: Option<(u64, u64)>,
     partial: Vec<u8>,
 }
 
@@ -40,6 +43,7 @@ impl CounterCheck {
             longest: 0,
             samples: 0,
             first_break: None,
+            first_silence: None,
             partial: Vec::new(),
         }
     }
@@ -78,6 +82,9 @@ impl CounterCheck {
             if v != 0 && self.first_break.is_none() {
                 self.first_break = Some((index, self.next, v));
             }
+            if v == 0 && self.first_silence.is_none() {
+                self.first_silence = Some((index, self.run));
+            }
             self.run_start = None;
             self.run = 0;
         }
@@ -98,8 +105,14 @@ impl CounterCheck {
             ));
         }
         if self.longest != expected {
+            let gap = match self.first_silence {
+                Some((at, run)) if run < expected => {
+                    format!("; the first run stopped for silence at recorded sample {at} after {run} samples")
+                }
+                _ => String::new(),
+            };
             return Err(format!(
-                "recorded {} counter samples in a row, the guest sent {expected} ({} samples recorded in all)",
+                "recorded {} counter samples in a row, the guest sent {expected} ({} samples recorded in all){gap}",
                 self.longest, self.samples
             ));
         }

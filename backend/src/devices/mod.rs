@@ -98,11 +98,17 @@ struct RunningUsb {
 }
 
 impl RunningUsb {
-    fn start(socket: &std::path::Path, record_dir: &std::path::Path) -> Result<Self> {
+    fn start(
+        socket: &std::path::Path,
+        record_dir: &std::path::Path,
+        headset: &str,
+    ) -> Result<Self> {
         let dma = DmaMemory::default();
         let msix = MsixFds::default();
         let mut function = XhciFunction::new(XhciConfig::default(), msix.clone())?;
-        let profile: AudioProfile = DEFAULT_HEADSET.parse().context("headset profile")?;
+        let profile: AudioProfile = headset
+            .parse()
+            .with_context(|| format!("headset profile '{headset}'"))?;
         let mut device = UacDevice::headset(profile).context("headset descriptors")?;
         let recording = Arc::new(Mutex::new(Recording::new(record_dir, DEFAULT_CAP)));
         device
@@ -302,6 +308,43 @@ impl RunningUsb {
         ))
     }
 
+    /// `expect-headset mute=0|1 volume=DB`: the headset's controls hold these values (what
+    /// the guest's mixer changes must reach).
+    fn expect_headset(&self, words: &[&str]) -> Result<String> {
+        let h = self
+            .headset
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("headset lock poisoned"))?;
+        let c = h.function().controls();
+        let state = format!(
+            "mute={} volume={:.2}dB rate={}",
+            u8::from(c.mute),
+            f64::from(c.volume) / 256.0,
+            c.playback_rate
+        );
+        for w in words {
+            let (k, v) = w
+                .split_once('=')
+                .with_context(|| format!("'{w}' is not key=value"))?;
+            let ok = match k {
+                "mute" => v == if c.mute { "1" } else { "0" },
+                "volume" => {
+                    let want: f64 = v
+                        .parse()
+                        .with_context(|| format!("volume={v}: not a number"))?;
+                    (f64::from(c.volume) / 256.0 - want).abs() < 1.0 / 256.0
+                }
+                "rate" => v == c.playback_rate.to_string(),
+                _ => anyhow::bail!("unknown headset control '{k}' (mute, volume, rate)"),
+            };
+            if !ok {
+                anyhow::bail!("the headset has {state}, expected {w}");
+            }
+        }
+        Ok(state)
+    }
+
     /// `check-counter N`: the headset recorded the guest's N-sample counter pattern bit-exactly.
     fn check_counter(&self, expected: u64) -> Result<String> {
         if let Ok(mut h) = self.headset.0.lock() {
@@ -372,7 +415,7 @@ impl RunningUsb {
 impl RunningDevices {
     /// Starts the servers. Sockets live in a fresh folder under the system temp dir (a UNIX
     /// socket path must stay under 108 bytes, which an output folder may not).
-    pub fn start(set: &DeviceSet, out_dir: &std::path::Path) -> Result<Self> {
+    pub fn start(set: &DeviceSet, out_dir: &std::path::Path, headset: &str) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("sideband-")
             .tempdir()
@@ -397,7 +440,7 @@ impl RunningDevices {
         };
         let usb = if set.xhci {
             let path = dir.path().join("xhci.sock");
-            let usb = RunningUsb::start(&path, out_dir)?;
+            let usb = RunningUsb::start(&path, out_dir, headset)?;
             sockets.xhci = Some(path);
             Some(usb)
         } else {
@@ -480,6 +523,9 @@ impl RunningDevices {
             ["expect-indication"] => {
                 self.adsp.as_ref().context("no ADSP in this boot")?.expect_indication()
             }
+            ["expect-headset", words @ ..] => {
+                self.usb.as_ref().context("no xHCI in this boot")?.expect_headset(words)
+            }
             ["check-counter", n] => {
                 let n: u64 = n
                     .parse()
@@ -488,7 +534,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
             ),
         }
     }
@@ -547,10 +593,17 @@ mod tests {
     #[test]
     fn starts_the_configured_servers_only() {
         let out = tempfile::tempdir().unwrap();
-        let none = RunningDevices::start(&DeviceSet::default(), out.path()).unwrap();
+        let none =
+            RunningDevices::start(&DeviceSet::default(), out.path(), DEFAULT_HEADSET).unwrap();
         assert_eq!(none.sockets, Sockets::default());
         assert!(none.summary().is_empty());
-        let all = RunningDevices::start(&DeviceSet::all(), out.path()).unwrap();
+        let all = RunningDevices::start(&DeviceSet::all(), out.path(), DEFAULT_HEADSET).unwrap();
+        assert!(RunningDevices::start(&DeviceSet::all(), out.path(), "uac9").is_err());
+        assert_eq!(
+            all.control("expect-headset mute=0").unwrap(),
+            "mute=0 volume=0.00dB rate=48000"
+        );
+        assert!(all.control("expect-headset mute=1").is_err());
         let sock = all.sockets.viommu.clone().unwrap();
         assert!(sock.exists(), "QEMU needs the socket before it starts");
         assert!(sock.starts_with(all.dir()));

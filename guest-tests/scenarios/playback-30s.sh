@@ -1,0 +1,18 @@
+# playback-30s: 30 s of ordinary playback at 48 kHz/16-bit stereo. Run it with a headset whose
+# clock is off nominal (--headset headset-uac2:ppm=+100) to exercise snd-usb-audio's feedback
+# handling: no xrun in aplay, and every sample recorded bit for bit, with no gap.
+. /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
+
+SAMPLES=2880000
+card=""
+wait_until 20 find_card
+ktap_begin 2
+out=$(sb-pattern "$SAMPLES" | aplay -D "hw:${card:-99},0" -t raw -f S16_LE -r 48000 -c 2 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# aplay: /'
+if [ $rc = 0 ] && ! echo "$out" | grep -qi "underrun\|overrun\|xrun"; then ktap_ok aplay_30s_without_xrun
+else ktap_fail aplay_30s_without_xrun "aplay exited $rc or reported an xrun"; fi
+echo "SIDEBAND-CTL check-counter $SAMPLES"
+ktap_ok recording_checked_by_backend
+ktap_end
