@@ -94,8 +94,8 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         "[sideband] scenario {scenario}: booting {}",
         p.image.release
     );
-    let outcome = session::boot(&p.image, &spec, &mut |req| {
-        let answer = running.control(req);
+    let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
+        let answer = running.control(req, qemu_pid);
         match &answer {
             Ok(a) => requests.push(format!("{req}: {a}")),
             Err(e) => {

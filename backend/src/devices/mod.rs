@@ -71,7 +71,50 @@ pub struct RunningDevices {
     viommu: Option<ViommuServer>,
     adsp: Option<RunningAdsp>,
     usb: Option<RunningUsb>,
+    cpu: Mutex<Option<CpuMark>>,
     _dir: tempfile::TempDir,
+}
+
+/// CPU time of a process in seconds (utime + stime of /proc/PID/stat).
+fn cpu_seconds(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // The command name may contain spaces; fields count from after its closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((ticks(11) + ticks(12)) / hz.max(1.0))
+}
+
+/// CPU counters at a point of a run, for `cpu-start` / `cpu-stop`.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuMark {
+    backend: f64,
+    qemu: f64,
+    wall: std::time::Instant,
+}
+
+impl CpuMark {
+    fn now(qemu_pid: u32) -> Result<Self> {
+        Ok(CpuMark {
+            backend: cpu_seconds("self")?,
+            qemu: cpu_seconds(&qemu_pid.to_string())?,
+            wall: std::time::Instant::now(),
+        })
+    }
+
+    fn report(&self, label: &str, audio_seconds: f64, qemu_pid: u32) -> Result<String> {
+        let end = CpuMark::now(qemu_pid)?;
+        let per = |v: f64| v / audio_seconds.max(1e-9);
+        Ok(format!(
+            "{label}: {:.3} CPU-s of the backend and {:.3} CPU-s of QEMU per second of audio ({:.1} s wall for {audio_seconds} s of audio)",
+            per(end.backend - self.backend),
+            per(end.qemu - self.qemu),
+            end.wall.duration_since(self.wall).as_secs_f64()
+        ))
+    }
 }
 
 /// Root port of the USB audio headset.
@@ -459,15 +502,16 @@ impl RunningDevices {
             viommu,
             adsp,
             usb,
+            cpu: Mutex::default(),
             _dir: dir,
         })
     }
 
     /// Executes a request from a guest scenario (see `vm::session::CONTROL_MARKER`). A request
     /// written `! REQUEST` must fail: it succeeds with the error it got.
-    pub fn control(&self, request: &str) -> Result<String> {
+    pub fn control(&self, request: &str, qemu_pid: u32) -> Result<String> {
         if let Some(inner) = request.strip_prefix('!') {
-            return match self.control(inner.trim()) {
+            return match self.control(inner.trim(), qemu_pid) {
                 Ok(a) => Err(anyhow::anyhow!("expected to fail, but it succeeded: {a}")),
                 Err(e) => Ok(format!("failed as expected: {e:#}")),
             };
@@ -523,6 +567,21 @@ impl RunningDevices {
             ["expect-indication"] => {
                 self.adsp.as_ref().context("no ADSP in this boot")?.expect_indication()
             }
+            ["cpu-start"] => {
+                let mark = CpuMark::now(qemu_pid)?;
+                *self.cpu.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))? = Some(mark);
+                Ok("CPU counters marked".into())
+            }
+            ["cpu-stop", label, audio_seconds] => {
+                let secs: f64 = audio_seconds.parse().with_context(|| format!("bad seconds '{audio_seconds}'"))?;
+                let start = self
+                    .cpu
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+                    .take()
+                    .context("cpu-stop without cpu-start")?;
+                start.report(label, secs, qemu_pid)
+            }
             ["expect-headset", words @ ..] => {
                 self.usb.as_ref().context("no xHCI in this boot")?.expect_headset(words)
             }
@@ -534,7 +593,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
             ),
         }
     }
@@ -600,31 +659,70 @@ mod tests {
         let all = RunningDevices::start(&DeviceSet::all(), out.path(), DEFAULT_HEADSET).unwrap();
         assert!(RunningDevices::start(&DeviceSet::all(), out.path(), "uac9").is_err());
         assert_eq!(
-            all.control("expect-headset mute=0").unwrap(),
+            all.control("expect-headset mute=0", std::process::id())
+                .unwrap(),
             "mute=0 volume=0.00dB rate=48000"
         );
-        assert!(all.control("expect-headset mute=1").is_err());
+        assert!(all
+            .control("expect-headset mute=1", std::process::id())
+            .is_err());
         let sock = all.sockets.viommu.clone().unwrap();
         assert!(sock.exists(), "QEMU needs the socket before it starts");
         assert!(sock.starts_with(all.dir()));
         assert!(all.sockets.qrtr.as_ref().unwrap().exists());
         assert!(all.sockets.xhci.as_ref().unwrap().exists());
         let summary = all.summary();
-        assert!(none.control("unplug 1").is_err(), "no xHCI, no hot-plug");
-        assert!(all.control("frobnicate").is_err());
-        assert_eq!(all.control("unplug 2").unwrap(), "port 2 unplugged");
-        assert!(all.control("unplug 2").is_err(), "already empty");
-        assert_eq!(all.control("plug 2").unwrap(), "port 2 plugged");
-        assert!(all.control("plug 2").is_err(), "nothing parked");
-        let a = all.control("! plug 2").unwrap();
+        assert!(
+            none.control("unplug 1", std::process::id()).is_err(),
+            "no xHCI, no hot-plug"
+        );
+        assert!(all.control("frobnicate", std::process::id()).is_err());
+        assert_eq!(
+            all.control("unplug 2", std::process::id()).unwrap(),
+            "port 2 unplugged"
+        );
+        assert!(
+            all.control("unplug 2", std::process::id()).is_err(),
+            "already empty"
+        );
+        assert_eq!(
+            all.control("plug 2", std::process::id()).unwrap(),
+            "port 2 plugged"
+        );
+        assert!(
+            all.control("plug 2", std::process::id()).is_err(),
+            "nothing parked"
+        );
+        let a = all.control("! plug 2", std::process::id()).unwrap();
         assert!(
             a.starts_with("failed as expected: nothing was unplugged"),
             "{a}"
         );
-        assert!(all.control("! unplug 3").is_ok(), "port 3 is empty");
-        let e = all.control("! unplug 2").unwrap_err().to_string();
+        assert!(
+            all.control("! unplug 3", std::process::id()).is_ok(),
+            "port 3 is empty"
+        );
+        let e = all
+            .control("! unplug 2", std::process::id())
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("expected to fail, but it succeeded"), "{e}");
-        let e = all.control("check-counter 10").unwrap_err().to_string();
+        assert!(
+            all.control("cpu-stop x 1", std::process::id()).is_err(),
+            "no mark yet"
+        );
+        all.control("cpu-start", std::process::id()).unwrap();
+        let r = all
+            .control("cpu-stop offload 2", std::process::id())
+            .unwrap();
+        assert!(
+            r.starts_with("offload: ") && r.contains("per second of audio"),
+            "{r}"
+        );
+        let e = all
+            .control("check-counter 10", std::process::id())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("recorded no stream"), "{e}");
         for start in [
             "adsp-smmu: probe 0 attach 0",

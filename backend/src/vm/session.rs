@@ -234,12 +234,12 @@ fn wait_with_deadline(child: &mut Child, grace: Duration) -> Option<ExitStatus> 
 }
 
 /// Boots the guest and watches it until it ends; the console goes to `spec.console_log`.
-/// Requests a scenario prints after [`CONTROL_MARKER`] go to `control`, whose answer (or
-/// error) is written to the console log.
+/// Requests a scenario prints after [`CONTROL_MARKER`] go to `control` (with QEMU's pid), whose
+/// answer (or error) is written to the console log.
 pub fn boot(
     image: &Image,
     spec: &BootSpec,
-    control: &mut dyn FnMut(&str) -> Result<String>,
+    control: &mut dyn FnMut(&str, u32) -> Result<String>,
 ) -> Result<BootOutcome> {
     if let Some(dir) = spec.console_log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -319,7 +319,7 @@ pub fn boot(
         detector.feed(&line);
         report.feed(&line);
         if let Some(request) = line.split_once(CONTROL_MARKER).map(|(_, r)| r.trim()) {
-            let answer = match control(request) {
+            let answer = match control(request, child.id()) {
                 Ok(a) => format!("[sideband] {request}: {a}"),
                 Err(e) => format!("[sideband] {request}: failed: {e:#}"),
             };
