@@ -221,8 +221,15 @@ fn dsp_streams_through_the_handed_over_rings_bit_exact() {
         .lines()
         .find(|l| l.contains("xhci: "))
         .unwrap_or_default();
+    // 8000 completions plus an underrun or two when the ring runs dry (at the end, or when
+    // the host is busy): at least 8000 events, and never an interrupt.
+    let secondary = xhci
+        .split("#2 ")
+        .nth(1)
+        .and_then(|r| r.split_once(" ev/"))
+        .and_then(|(ev, rest)| Some((ev.parse::<u64>().ok()?, rest.starts_with("0 irq"))));
     assert!(
-        xhci.contains("#2 8001 ev/0 irq") || xhci.contains("#2 8000 ev/0 irq"),
+        matches!(secondary, Some((ev, true)) if ev >= 8000),
         "{xhci}"
     );
     assert!(
