@@ -443,12 +443,17 @@ impl RunningUsb {
         if let Ok(h) = self.headset.0.lock() {
             let p = h.function().recorder().stats();
             lines.push(format!(
-                "headset (port {HEADSET_PORT}, address {}): {} stream(s), {} packets, {} frames, {} missed intervals",
+                "headset (port {HEADSET_PORT}, address {}): {} stream(s), {} packets, {} frames, {} missed intervals, {} early/{} short/{} long/{} oversize packets, {} frames dropped",
                 h.address(),
                 p.streams,
                 p.packets,
                 p.frames,
-                p.missed_intervals
+                p.missed_intervals,
+                p.early_packets,
+                p.short_packets,
+                p.long_packets,
+                p.oversize_packets,
+                p.dropped_frames
             ));
         }
         lines

@@ -142,8 +142,6 @@ pub const MAX_FINDINGS: usize = 32;
 #[derive(Debug, Default)]
 pub struct Detector {
     findings: Vec<Finding>,
-    /// True while the lines that follow belong to the last finding (not to a repeat).
-    collecting: bool,
     lines_seen: usize,
     dropped: usize,
 }
@@ -152,8 +150,24 @@ impl Detector {
     /// Looks at the next console line.
     pub fn feed(&mut self, line: &str) {
         self.lines_seen += 1;
+        let is_kernel = kernel_message(line).is_some();
+        if is_kernel {
+            // Reports from several CPUs interleave on the console: every finding of the last
+            // EVIDENCE_LINES lines takes the line, not only the newest one. A repeat of an
+            // earlier report is not a finding of its own and gathers nothing.
+            let now = self.lines_seen;
+            for f in self
+                .findings
+                .iter_mut()
+                .rev()
+                .take_while(|f| now - f.line_no <= EVIDENCE_LINES)
+            {
+                if f.evidence.len() <= EVIDENCE_LINES && classify(line).is_none() {
+                    f.evidence.push(line.to_string());
+                }
+            }
+        }
         if let Some(kind) = classify(line) {
-            self.collecting = false;
             let msg = kernel_message(line).unwrap_or(line);
             let same = |f: &Finding| {
                 f.kind == kind && f.evidence.first().and_then(|l| kernel_message(l)) == Some(msg)
@@ -169,17 +183,9 @@ impl Detector {
                     evidence: vec![line.to_string()],
                     repeats: 0,
                 });
-                self.collecting = true;
                 return;
             }
             self.dropped += 1;
-        }
-        if self.collecting && kernel_message(line).is_some() {
-            if let Some(last) = self.findings.last_mut() {
-                if last.evidence.len() <= EVIDENCE_LINES {
-                    last.evidence.push(line.to_string());
-                }
-            }
         }
     }
 
@@ -264,6 +270,36 @@ mod tests {
         assert_eq!(f.line_no, 2);
         assert_eq!(f.evidence.len(), EVIDENCE_LINES + 1);
         assert!(!d.panicked());
+    }
+
+    #[test]
+    fn interleaved_reports_each_keep_the_lines_that_follow() {
+        let mut d = Detector::default();
+        d.feed("[    2.6] WARNING: possible circular locking dependency detected");
+        d.feed("[    2.6] BUG: workqueue leaked atomic, lock or RCU: pr/ttyAMA0[29]");
+        d.feed("[    2.7] modprobe/70 is trying to acquire lock:");
+        d.feed("[    2.7] (sideband_fixture_a){+.+.}-{4:4}, at: sideband_lockdep_abba_init+0x58/0x1000");
+        let f = d.findings();
+        assert_eq!(f.len(), 2);
+        assert!(
+            f[0].evidence
+                .iter()
+                .any(|l| l.contains("sideband_fixture_a")),
+            "{:?}",
+            f[0]
+        );
+        assert!(
+            f[1].evidence
+                .iter()
+                .any(|l| l.contains("sideband_fixture_a")),
+            "{:?}",
+            f[1]
+        );
+        assert_eq!(
+            f[0].evidence.len(),
+            3,
+            "the other report's header is not evidence"
+        );
     }
 
     #[test]
