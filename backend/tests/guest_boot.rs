@@ -359,6 +359,46 @@ fn a_bad_headset_profile_is_refused_with_its_reason() {
     );
 }
 
+fn offloaded_stream_with(headset: &str, append: &[&str], packet: &str, samples: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["test", "-s", "offload-playback", "--headset", headset];
+    for a in append {
+        args.extend(["--append", a]);
+    }
+    let o = sideband(&args, dir.path());
+    let stdout = text(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{headset}: {stdout}\n{}",
+        text(&o.stderr)
+    );
+    let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
+    let play = console
+        .lines()
+        .find(|l| l.starts_with("[sideband] stream-play"))
+        .unwrap_or_default();
+    assert!(play.contains(packet), "{headset}: {play}");
+    assert!(
+        console.contains(&format!("{samples} samples bit-exact")),
+        "{headset}: {console}"
+    );
+}
+
+#[test]
+fn offloaded_eight_channels_are_bit_exact() {
+    offloaded_stream_with(
+        "uac2:ch=8",
+        &["sideband.ch=8"],
+        "8000 TDs of 96 bytes",
+        "384000",
+    );
+}
+
+#[test]
+fn offloaded_uac1_full_speed_is_bit_exact() {
+    offloaded_stream_with("headset-uac1", &[], "1000 TDs of 192 bytes", "96000");
+}
+
 #[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,10 +1,12 @@
-# The emulated headset as the guest sees it (vendor:product 1209:0001, on root port 1-1).
+# The emulated headset as the guest sees it (vendor:product 1209:0001 for UAC2, 1209:0002 for
+# UAC1, on root port 1-1).
 . /guest-tests/lib/wait.sh
-HEADSET_USBID=1209:0001
 # find_card: sets $card to the headset's ALSA card index; false when there is none (yet).
 find_card() {
     for _c in /proc/asound/card*; do
-        [ "$(cat "$_c/usbid" 2>/dev/null)" = "$HEADSET_USBID" ] && card=${_c#/proc/asound/card} && return 0
+        case "$(cat "$_c/usbid" 2>/dev/null)" in
+            1209:0001 | 1209:0002) card=${_c#/proc/asound/card}; return 0 ;;
+        esac
     done
     return 1
 }

@@ -1,11 +1,16 @@
 # offload-playback: the ADSP enables the headset's playback stream over QMI, then streams a
-# counter pattern itself: isochronous TDs on the handed-over transfer ring, events on the
+# counter pattern itself (1 s; format from sideband.rate, sideband.bits, sideband.ch on the
+# kernel command line, default 48000/16/2): isochronous TDs on the handed-over transfer ring, events on the
 # secondary event ring, doorbells and ERDP from the DSP, no guest CPU involved. The backend
 # checks the headset heard every sample bit for bit, then the DSP stops and disables.
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
+. /guest-tests/lib/args.sh
 
-SAMPLES=96000   # 1 s of 48 kHz stereo
+RATE=$(arg rate 48000)
+BITS=$(arg bits 16)
+CH=$(arg ch 2)
+SAMPLES=$((RATE * CH))   # 1 s
 irqs() { awk '/xhci/ {n=0; for (i=2; i<=NF; i++) if ($i ~ /^[0-9]+$/) n+=$i; s+=n} END {print s+0}' /proc/interrupts; }
 
 card=""
@@ -16,14 +21,17 @@ else
     ktap_fail headset_ready "no headset card with offload controls"
 fi
 before=$(irqs)
-echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=48000 bits=16 ch=2"
+echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=$RATE bits=$BITS ch=$CH"
 echo "SIDEBAND-CTL stream-play $SAMPLES"
 echo "SIDEBAND-CTL check-counter $SAMPLES"
 echo "SIDEBAND-CTL stream-disable"
 # The requests above run on the host as it reads them (the stream lasts 1 s). The guest stays
 # quiet meanwhile, so that any interrupt it takes during the stream would be the stream's
 # fault; then it waits for the disable to take effect (its PCM becomes free again).
-play_briefly() { sb-pattern 480 | aplay -q -D "hw:$card,0" -t raw -f S16_LE -r 48000 -c 2 >/dev/null 2>&1; }
+case $BITS in 24) FMT=S24_3LE; BYTES=3 ;; 32) FMT=S32_LE; BYTES=4 ;; *) FMT=S16_LE; BYTES=2 ;; esac
+play_briefly() {
+    sb-pattern --bytes "$BYTES" $((CH * 240)) | aplay -q -D "hw:$card,0" -t raw -f "$FMT" -r "$RATE" -c "$CH" >/dev/null 2>&1
+}
 sleep 4
 if wait_until 30 play_briefly; then ktap_ok stream_released; else ktap_fail stream_released "hw:$card,0 stayed busy"; fi
 after=$(irqs)

@@ -280,9 +280,15 @@ impl RunningUsb {
         samples: u64,
         smmu: Arc<Mutex<SmmuTable>>,
     ) -> Result<String> {
-        // One packet per service interval: 2^(bInterval-1) microframes at high speed.
+        // One packet per service interval: 2^(bInterval-1) microframes at high speed and above,
+        // 2^(bInterval-1) frames of 1 ms at full speed.
         let interval = 1u32 << r.data_ep.b_interval.clamp(1, 16).saturating_sub(1);
-        let frames = (rate * interval / 8000).max(1);
+        let per_second = match r.speed {
+            sideband_device::adsp::uaudio::Speed::Full
+            | sideband_device::adsp::uaudio::Speed::Low => 1000,
+            _ => 8000,
+        };
+        let frames = (rate * interval / per_second).max(1);
         let width = u32::from(r.subslot_size.unwrap_or(2)).clamp(2, 4);
         let packet = frames * channels * width;
         let engine = StreamEngine::new(r, packet, width, samples, Q6USB_ENDPOINT);
