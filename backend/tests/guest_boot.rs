@@ -400,6 +400,27 @@ fn offloaded_uac1_full_speed_is_bit_exact() {
 }
 
 #[test]
+fn offloaded_capture_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "offload-capture"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    let console = std::fs::read_to_string(dir.path().join("offload-capture.console.log")).unwrap();
+    assert!(
+        console.contains("data ep 0x82"),
+        "the capture endpoint was handed over: {console}"
+    );
+    assert!(
+        console.contains("stream-capture 96000: 96000 captured samples count up unbroken"),
+        "{console}"
+    );
+    assert!(
+        console.contains("0 SMMU faults; disabled, SMMU table empty"),
+        "{console}"
+    );
+}
+
+#[test]
 fn bare_machine_loads_the_stack_and_skips_the_smmu_checks() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "smoke", "--bare"], dir.path());

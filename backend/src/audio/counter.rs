@@ -189,3 +189,71 @@ mod tests {
         assert!(c.verdict(3).is_err());
     }
 }
+
+/// Checks that captured samples count up by one (wrapping at the sample width) from whatever
+/// value the first one has: the headset's counter source, as the DSP received it.
+#[derive(Clone, Debug)]
+pub struct Continuity {
+    width: usize,
+    prev: Option<u32>,
+    /// Samples seen.
+    pub samples: u64,
+    /// The first break: (sample index, expected, got).
+    pub first_break: Option<(u64, u32, u32)>,
+    partial: Vec<u8>,
+}
+
+impl Continuity {
+    /// A check of `width`-byte little-endian samples (2, 3 or 4).
+    pub fn new(width: usize) -> Self {
+        Continuity {
+            width: width.clamp(2, 4),
+            prev: None,
+            samples: 0,
+            first_break: None,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Feeds bytes in any chunking.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let mask = if self.width == 4 {
+            u32::MAX
+        } else {
+            (1u32 << (8 * self.width)) - 1
+        };
+        for &b in bytes {
+            self.partial.push(b);
+            if self.partial.len() < self.width {
+                continue;
+            }
+            let mut le = [0u8; 4];
+            le[..self.width].copy_from_slice(&self.partial);
+            self.partial.clear();
+            let v = u32::from_le_bytes(le);
+            if let Some(p) = self.prev {
+                let want = p.wrapping_add(1) & mask;
+                if v != want && self.first_break.is_none() {
+                    self.first_break = Some((self.samples, want, v));
+                }
+            }
+            self.prev = Some(v);
+            self.samples += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod continuity_tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_any_start_and_finds_the_first_break() {
+        let mut c = Continuity::new(2);
+        c.feed(&[0xfe, 0xff, 0xff, 0xff, 0, 0, 1]);
+        c.feed(&[0]);
+        assert_eq!((c.samples, c.first_break), (4, None));
+        c.feed(&[3, 0]);
+        assert_eq!(c.first_break, Some((4, 2, 3)));
+    }
+}

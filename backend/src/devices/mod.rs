@@ -347,6 +347,75 @@ impl RunningUsb {
         }
     }
 
+    /// `stream-capture SAMPLES`: the DSP captures from the enabled capture stream until it has
+    /// SAMPLES samples of the headset's counter source, and checks they count up unbroken.
+    fn capture(
+        &self,
+        r: &sideband_device::adsp::StreamResources,
+        rate: u32,
+        channels: u32,
+        samples: u64,
+        smmu: Arc<Mutex<SmmuTable>>,
+    ) -> Result<String> {
+        let interval = 1u32 << r.data_ep.b_interval.clamp(1, 16).saturating_sub(1);
+        let per_second = match r.speed {
+            sideband_device::adsp::uaudio::Speed::Full
+            | sideband_device::adsp::uaudio::Speed::Low => 1000,
+            _ => 8000,
+        };
+        let width = u32::from(r.subslot_size.unwrap_or(2)).clamp(2, 4);
+        // Room for one frame more than nominal per packet: the device's clock decides.
+        let packet = ((rate * interval / per_second).max(1) + 1) * channels * width;
+        // Queue TDs until the samples are in; the engine is stopped once they are.
+        let engine = StreamEngine::new(r, packet, width, samples * 2, Q6USB_ENDPOINT);
+        *self
+            .engine
+            .lock()
+            .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
+            Some(EngineRun { engine, smmu });
+        let mut check = crate::audio::counter::Continuity::new(width as usize);
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_secs(30)
+            + std::time::Duration::from_micros(
+                samples * 1_000_000 / u64::from(rate * channels).max(1),
+            );
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut guard = self
+                .engine
+                .lock()
+                .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
+            let Some(run) = guard.as_mut() else {
+                anyhow::bail!("the stream was stopped")
+            };
+            let data = run.engine.take_captured();
+            let need = (samples.saturating_sub(check.samples) * u64::from(width)) as usize;
+            check.feed(&data[..data.len().min(need)]);
+            if let Some(f) = run.engine.last_fault() {
+                anyhow::bail!("SMMU fault at IOVA {:#x} ({:?})", f.iova, f.reason);
+            }
+            if check.samples >= samples {
+                run.engine.stop();
+                let s = run.engine.stats();
+                return match check.first_break {
+                    Some((at, want, got)) => Err(anyhow::anyhow!(
+                        "captured samples broke at {at}: expected {want}, got {got}"
+                    )),
+                    None => Ok(format!(
+                        "{samples} captured samples count up unbroken; {} TDs, {} events ({} completed, {} missed service)",
+                        s.tds_queued, s.events, s.completed, s.missed_service
+                    )),
+                };
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "only {} of {samples} samples captured in time",
+                    check.samples
+                );
+            }
+        }
+    }
+
     /// Stops the DSP's stream (before the disable request); its figures.
     fn stop_engine(&self) -> Option<String> {
         let run = self.engine.lock().ok()?.take()?;
@@ -553,6 +622,15 @@ impl RunningDevices {
                 let p = adsp.params().context("no enabled stream (stream-enable first)")?;
                 usb.play(&r, p.rate, p.channels, n, smmu)
             }
+            ["stream-capture", n] => {
+                let n: u64 = n.parse().with_context(|| format!("bad sample count '{n}'"))?;
+                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
+                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
+                let smmu = self.viommu.as_ref().context("no SMMU in this boot")?.smmu.table.clone();
+                let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
+                let p = adsp.params().context("no enabled stream (stream-enable first)")?;
+                usb.capture(&r, p.rate, p.channels, n, smmu)
+            }
             ["stream-disable"] => {
                 let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
                 let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
@@ -604,7 +682,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
             ),
         }
     }

@@ -11,6 +11,8 @@
 //! Only segment 0 of the transfer ring (one 4 KiB page, 256 TRBs) is mapped for the DSP, so the
 //! engine rewrites entry 255 as a Link TRB back to the segment's start with Toggle Cycle.
 
+use std::collections::VecDeque;
+
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 use super::uaudio::{MemRegion, StreamResources};
@@ -29,6 +31,8 @@ const CC_MISSED_SERVICE: u32 = 23;
 pub const MAX_OUTSTANDING: u32 = 32;
 /// Events consumed per service call at most (bounds work on an untrusted ring).
 const MAX_EVENTS_PER_SERVICE: u32 = 256;
+/// Captured bytes kept until the caller takes them; more are counted as dropped.
+pub const MAX_CAPTURED: usize = 16 << 20;
 
 /// What the caller must do on the controller after a service call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +72,10 @@ pub struct EngineStats {
     pub samples: u64,
     /// SMMU faults: accesses the driver no longer mapped.
     pub smmu_faults: u64,
+    /// Capture: bytes the device delivered.
+    pub captured_bytes: u64,
+    /// Capture: bytes lost because the caller did not take them in time.
+    pub captured_dropped: u64,
 }
 
 /// An offloaded playback stream in progress.
@@ -94,6 +102,12 @@ pub struct StreamEngine {
     stopped: bool,
     stats: EngineStats,
     last_fault: Option<Fault>,
+    /// True for an IN (capture) endpoint.
+    capture: bool,
+    /// Capture: (buffer offset, TRB length) of each TD in flight, oldest first.
+    in_flight: VecDeque<(u64, u32)>,
+    /// Capture: bytes received, waiting for [`take_captured`](Self::take_captured).
+    captured: Vec<u8>,
 }
 
 impl StreamEngine {
@@ -133,6 +147,31 @@ impl StreamEngine {
             stopped: false,
             stats: EngineStats::default(),
             last_fault: None,
+            capture: ep & 0x80 != 0,
+            in_flight: VecDeque::new(),
+            captured: Vec::new(),
+        }
+    }
+
+    /// Capture: takes the bytes received so far (whole samples as the device sent them).
+    pub fn take_captured(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.captured)
+    }
+
+    /// Capture: reads what the device put in a completed TD's buffer slot.
+    fn collect<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable, residual: u32) {
+        let Some((offset, len)) = self.in_flight.pop_front() else {
+            return;
+        };
+        let got = len.saturating_sub(residual) as usize;
+        let mut data = vec![0u8; got];
+        if got > 0 && self.read(mem, smmu, self.buffer.iova + offset, &mut data) {
+            self.stats.captured_bytes += got as u64;
+            if self.captured.len() + got > MAX_CAPTURED {
+                self.stats.captured_dropped += got as u64;
+            } else {
+                self.captured.extend_from_slice(&data);
+            }
         }
     }
 
@@ -295,8 +334,12 @@ impl StreamEngine {
                     CC_SUCCESS | CC_SHORT_PACKET => {
                         self.stats.completed += 1;
                         self.outstanding = self.outstanding.saturating_sub(1);
+                        if self.capture {
+                            self.collect(mem, smmu, dw(2) & 0x00ff_ffff);
+                        }
                     }
                     CC_MISSED_SERVICE => {
+                        self.in_flight.pop_front();
                         self.stats.missed_service += 1;
                         self.outstanding = self.outstanding.saturating_sub(1);
                     }
@@ -328,24 +371,35 @@ impl StreamEngine {
         {
             let width = self.sample_bytes as usize;
             let samples = u64::from(self.packet_bytes / self.sample_bytes).min(self.samples_left);
-            let mut data = Vec::with_capacity(self.packet_bytes as usize);
-            for _ in 0..samples {
-                data.extend_from_slice(&self.next_sample.to_le_bytes()[..width]);
-                self.next_sample = self.next_sample.wrapping_add(1);
-                if width < 4 {
-                    self.next_sample &= (1 << (8 * width)) - 1;
-                }
-            }
             let offset = u64::from(self.next_buffer_slot * self.packet_bytes);
-            if !self.write(mem, smmu, self.buffer.iova + offset, &data) {
-                break;
-            }
-            let len = data.len() as u32;
+            let len = if self.capture {
+                // The device decides how much it sends (its clock); the TD takes up to a slot.
+                self.in_flight.push_back((offset, self.packet_bytes));
+                self.packet_bytes
+            } else {
+                let mut data = Vec::with_capacity(self.packet_bytes as usize);
+                for _ in 0..samples {
+                    data.extend_from_slice(&self.next_sample.to_le_bytes()[..width]);
+                    self.next_sample = self.next_sample.wrapping_add(1);
+                    if width < 4 {
+                        self.next_sample &= (1 << (8 * width)) - 1;
+                    }
+                }
+                if !self.write(mem, smmu, self.buffer.iova + offset, &data) {
+                    break;
+                }
+                data.len() as u32
+            };
             let isoch = [
                 (self.buffer.dma + offset) as u32,
                 ((self.buffer.dma + offset) >> 32) as u32,
                 len | u32::from(self.interrupter) << 22,
-                u32::from(self.producer_cycle) | 1 << 5 | TRB_NORMAL_ISOCH << 10 | 1 << 31,
+                // Cycle, ISP (report short packets), IOC, type, SIA.
+                u32::from(self.producer_cycle)
+                    | u32::from(self.capture) << 2
+                    | 1 << 5
+                    | TRB_NORMAL_ISOCH << 10
+                    | 1 << 31,
             ];
             if !self.put_trb(mem, smmu, self.enqueue, isoch) {
                 break;
@@ -546,6 +600,37 @@ mod tests {
             .unwrap();
         assert_eq!(first, [1, 0, 0, 2, 0, 0, 3, 0, 0]);
         assert_eq!(trb(&mem, RAM + 0xa000)[2] & 0x1ffff, 36);
+    }
+
+    #[test]
+    fn capture_reads_what_the_device_wrote_per_completed_td() {
+        let (mem, mut smmu, mut res) = setup();
+        res.data_ep.b_endpoint_address = 0x82;
+        let mut e = StreamEngine::new(&res, 28, 2, 14 * 2, EP);
+        assert_eq!(
+            e.service(&mem, &mut smmu),
+            vec![Action::Doorbell { slot: 1, target: 5 }]
+        );
+        let t = trb(&mem, RAM + 0xa000);
+        assert_eq!(t[2] & 0x1ffff, 28, "IN TDs take a whole slot");
+        assert_ne!(t[3] & 1 << 2, 0, "ISP");
+        // The device filled 24 of 28 bytes of the first slot: a short packet, residual 4.
+        mem.write_slice(&[7u8; 24], GuestAddress(RAM + 0x20000))
+            .unwrap();
+        post_event(&mem, 0, 1, CC_SHORT_PACKET);
+        let b: Vec<u8> = [
+            0u32,
+            0,
+            CC_SHORT_PACKET << 24 | 4,
+            1 | TRB_TRANSFER_EVENT << 10,
+        ]
+        .iter()
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+        mem.write_slice(&b, GuestAddress(RAM + 0x1000)).unwrap();
+        e.service(&mem, &mut smmu);
+        assert_eq!(e.take_captured(), vec![7u8; 24]);
+        assert_eq!(e.stats().captured_bytes, 24);
     }
 
     #[test]
