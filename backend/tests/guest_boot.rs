@@ -385,6 +385,34 @@ fn offloaded_stream_with(headset: &str, append: &[&str], packet: &str, samples: 
 }
 
 #[test]
+fn sixty_seconds_offloaded_have_no_missed_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(
+        &[
+            "test",
+            "-s",
+            "offload-playback",
+            "--append",
+            "sideband.seconds=60",
+        ],
+        dir.path(),
+    );
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
+    let play = console
+        .lines()
+        .find(|l| l.starts_with("[sideband] stream-play"))
+        .unwrap_or_default();
+    assert!(play.contains("5760000 samples in 480000 TDs"), "{play}");
+    assert!(
+        play.contains("0 events, 0 IRQs; headset: 0 missed intervals"),
+        "{play}"
+    );
+    assert!(console.contains("5760000 samples bit-exact"), "{console}");
+}
+
+#[test]
 fn offloaded_eight_channels_are_bit_exact() {
     offloaded_stream_with(
         "uac2:ch=8",

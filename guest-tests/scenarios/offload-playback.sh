@@ -1,6 +1,6 @@
 # offload-playback: the ADSP enables the headset's playback stream over QMI, then streams a
-# counter pattern itself (1 s; format from sideband.rate, sideband.bits, sideband.ch on the
-# kernel command line, default 48000/16/2): isochronous TDs on the handed-over transfer ring, events on the
+# counter pattern itself (sideband.seconds, default 1 s; format from sideband.rate, sideband.bits,
+# sideband.ch on the kernel command line, default 48000/16/2): isochronous TDs on the handed-over transfer ring, events on the
 # secondary event ring, doorbells and ERDP from the DSP, no guest CPU involved. The backend
 # checks the headset heard every sample bit for bit, then the DSP stops and disables.
 . /guest-tests/lib/ktap.sh
@@ -10,7 +10,10 @@
 RATE=$(arg rate 48000)
 BITS=$(arg bits 16)
 CH=$(arg ch 2)
-SAMPLES=$((RATE * CH))   # 1 s
+SECONDS_OF_AUDIO=$(arg seconds 1)
+# A transfer buffer of 16 KiB lets the DSP keep up to 16 ms of packets queued.
+BUFFER=$(arg buffer 16384)
+SAMPLES=$((RATE * CH * SECONDS_OF_AUDIO))
 irqs() { awk '/xhci/ {n=0; for (i=2; i<=NF; i++) if ($i ~ /^[0-9]+$/) n+=$i; s+=n} END {print s+0}' /proc/interrupts; }
 
 card=""
@@ -21,7 +24,7 @@ else
     ktap_fail headset_ready "no headset card with offload controls"
 fi
 before=$(irqs)
-echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=$RATE bits=$BITS ch=$CH"
+echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=$RATE bits=$BITS ch=$CH buffer=$BUFFER"
 echo "SIDEBAND-CTL stream-play $SAMPLES"
 echo "SIDEBAND-CTL check-counter $SAMPLES"
 echo "SIDEBAND-CTL stream-disable"
@@ -32,7 +35,7 @@ case $BITS in 24) FMT=S24_3LE; BYTES=3 ;; 32) FMT=S32_LE; BYTES=4 ;; *) FMT=S16_
 play_briefly() {
     sb-pattern --bytes "$BYTES" $((CH * 240)) | aplay -q -D "hw:$card,0" -t raw -f "$FMT" -r "$RATE" -c "$CH" >/dev/null 2>&1
 }
-sleep 4
+sleep $((SECONDS_OF_AUDIO + 3))
 if wait_until 30 play_briefly; then ktap_ok stream_released; else ktap_fail stream_released "hw:$card,0 stayed busy"; fi
 after=$(irqs)
 echo "# xhci interrupts on the guest during the offloaded stream: $((after - before))"

@@ -305,6 +305,14 @@ impl RunningUsb {
         // Let the interrupts of the enable's own control transfers (moderated) land first.
         std::thread::sleep(std::time::Duration::from_millis(100));
         let (events_before, irqs_before) = primary();
+        let missed = || {
+            self.headset
+                .0
+                .lock()
+                .map(|h| h.function().recorder().stats().missed_intervals)
+                .unwrap_or(0)
+        };
+        let missed_before = missed();
         *self
             .engine
             .lock()
@@ -339,9 +347,10 @@ impl RunningUsb {
                     anyhow::bail!("the stream did not finish in time: {} of {samples} samples queued, {} TDs outstanding", s.samples, run.engine.outstanding());
                 }
                 return Ok(format!(
-                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs",
+                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs; headset: {} missed intervals",
                     s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors, primary().0 - events_before,
-                    primary().1 - irqs_before
+                    primary().1 - irqs_before,
+                    missed() - missed_before
                 ));
             }
         }
