@@ -413,6 +413,57 @@ fn sixty_seconds_offloaded_have_no_missed_interval() {
 }
 
 #[test]
+fn the_dsp_follows_feedback_from_a_headset_clock_off_by_100_ppm() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(
+        &[
+            "test",
+            "-s",
+            "offload-playback",
+            "--headset",
+            "headset-uac2:ppm=+100",
+            "--append",
+            "sideband.seconds=10",
+        ],
+        dir.path(),
+    );
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
+    let play = console
+        .lines()
+        .find(|l| l.starts_with("[sideband] stream-play"))
+        .unwrap_or_default();
+    assert!(console.contains("960000 samples bit-exact"), "{console}");
+    assert!(play.contains("headset: 0 missed intervals"), "{play}");
+    // 48004.8 frames/s reported as 6.0006 frames per microframe; the DSP sends a 7-frame
+    // packet now and then, so fewer than the nominal 80000 TDs carry the 10 s...
+    assert!(
+        play.contains("last 6.0006 frames per interval unit"),
+        "{play}"
+    );
+    let tds: u64 = play
+        .split(" samples in ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!((79_980..80_000).contains(&tds), "{tds} TDs: {play}");
+    // ...and the headset's buffer stays level (without feedback it drifts by about 48 frames).
+    let ahead = play
+        .split("frames ahead ")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .unwrap_or_default();
+    let (lo, hi) = ahead.split_once("..").unwrap_or(("", ""));
+    let (lo, hi): (i64, i64) = (
+        lo.parse().unwrap_or(i64::MIN),
+        hi.parse().unwrap_or(i64::MAX),
+    );
+    assert!(lo >= -3 && hi <= 3, "frames ahead {ahead}: {play}");
+}
+
+#[test]
 fn offloaded_eight_channels_are_bit_exact() {
     offloaded_stream_with(
         "uac2:ch=8",

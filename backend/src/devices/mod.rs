@@ -290,8 +290,22 @@ impl RunningUsb {
         };
         let frames = (rate * interval / per_second).max(1);
         let width = u32::from(r.subslot_size.unwrap_or(2)).clamp(2, 4);
-        let packet = frames * channels * width;
-        let engine = StreamEngine::new(r, packet, width, samples, Q6USB_ENDPOINT);
+        let frame_bytes = channels * width;
+        // With a feedback endpoint the DSP follows the device's clock: packets may carry a frame
+        // more than nominal.
+        let engine = if r.sync_ep.is_some() && r.mem.sync_ring.is_some() {
+            StreamEngine::new(
+                r,
+                (frames + 1) * frame_bytes,
+                width,
+                samples,
+                Q6USB_ENDPOINT,
+            )
+            .with_feedback(r, frame_bytes, interval)
+        } else {
+            StreamEngine::new(r, frames * frame_bytes, width, samples, Q6USB_ENDPOINT)
+        };
+        let packet = frames * frame_bytes;
         // The point of offload: the guest takes no interrupt for the stream. Interrupts on the
         // primary interrupter while the DSP streams are counted (other guest USB work would
         // show up here too; a quiet guest shows 0).
@@ -343,14 +357,27 @@ impl RunningUsb {
                         s.tds_queued
                     );
                 }
+                let ahead = self
+                    .headset
+                    .0
+                    .lock()
+                    .map(|h| {
+                        let p = h.function().recorder().stats();
+                        (p.frames_ahead_min, p.frames_ahead_max)
+                    })
+                    .unwrap_or_default();
                 if !done {
                     anyhow::bail!("the stream did not finish in time: {} of {samples} samples queued, {} TDs outstanding", s.samples, run.engine.outstanding());
                 }
                 return Ok(format!(
-                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs; headset: {} missed intervals",
+                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs; headset: {} missed intervals, frames ahead {}..{}; feedback: {} reports, last {}",
                     s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors, primary().0 - events_before,
                     primary().1 - irqs_before,
-                    missed() - missed_before
+                    missed() - missed_before,
+                    ahead.0,
+                    ahead.1,
+                    run.engine.feedback().0,
+                    run.engine.feedback().1.map_or("none".into(), |f| format!("{f:.4} frames per interval unit"))
                 ));
             }
         }

@@ -109,6 +109,36 @@ pub struct StreamEngine {
     in_flight: VecDeque<(u64, u32)>,
     /// Capture: bytes received, waiting for [`take_captured`](Self::take_captured).
     captured: Vec<u8>,
+    /// Playback with explicit feedback: the sync ring and what it last reported.
+    sync: Option<SyncRing>,
+}
+
+/// Bytes at the end of the transfer buffer kept for feedback packets.
+const SYNC_AREA: u32 = 64;
+/// Feedback TDs in flight at most.
+const SYNC_OUTSTANDING: usize = 2;
+
+/// The feedback (sync) endpoint's ring, driven by the DSP like the data ring.
+#[derive(Debug)]
+struct SyncRing {
+    ring: MemRegion,
+    target: u8,
+    enqueue: u32,
+    producer_cycle: bool,
+    /// Buffer offsets of the feedback TDs in flight, oldest first.
+    in_flight: VecDeque<u64>,
+    next_slot: u64,
+    /// Frames per service unit (microframe, or frame at full speed) as 16.16.
+    feedback: Option<u64>,
+    /// 3-byte 10.14 values at full speed, 4-byte 16.16 at high speed.
+    full_speed: bool,
+    /// Service units per data packet.
+    data_interval: u64,
+    /// Bytes per frame.
+    frame_bytes: u32,
+    /// Fractional frames carried to the next packet (16.16).
+    carry: u64,
+    reports: u64,
 }
 
 impl StreamEngine {
@@ -151,6 +181,141 @@ impl StreamEngine {
             capture: ep & 0x80 != 0,
             in_flight: VecDeque::new(),
             captured: Vec::new(),
+            sync: None,
+        }
+    }
+
+    /// Playback with an explicit feedback endpoint: the engine also queues IN TDs on the sync
+    /// ring and sizes each data packet from the last feedback value (frames per microframe as
+    /// 16.16 at high speed, per frame as 10.14 at full speed), carrying the fraction. Packets
+    /// may then grow by a frame, so `packet_bytes` given to [`new`](Self::new) must already
+    /// leave room for one frame more than nominal. No effect without a sync endpoint.
+    pub fn with_feedback(
+        mut self,
+        res: &StreamResources,
+        frame_bytes: u32,
+        data_interval: u32,
+    ) -> Self {
+        let (Some(ep), Some(ring)) = (res.sync_ep, res.mem.sync_ring) else {
+            return self;
+        };
+        if self.capture || self.buffer.size <= SYNC_AREA + self.packet_bytes {
+            return self;
+        }
+        let addr = ep.b_endpoint_address;
+        self.buffer_slots = ((self.buffer.size - SYNC_AREA) / self.packet_bytes).max(1);
+        self.sync = Some(SyncRing {
+            ring,
+            target: 2 * (addr & 0x0f) + u8::from(addr & 0x80 != 0),
+            enqueue: 0,
+            producer_cycle: true,
+            in_flight: VecDeque::new(),
+            next_slot: 0,
+            feedback: None,
+            full_speed: matches!(
+                res.speed,
+                super::uaudio::Speed::Full | super::uaudio::Speed::Low
+            ),
+            data_interval: u64::from(data_interval.max(1)),
+            frame_bytes: frame_bytes.max(1),
+            carry: 0,
+            reports: 0,
+        });
+        self
+    }
+
+    /// Feedback reports received (0 without a sync endpoint) and the last value as frames per
+    /// service unit.
+    pub fn feedback(&self) -> (u64, Option<f64>) {
+        match &self.sync {
+            Some(s) => (s.reports, s.feedback.map(|f| f as f64 / 65536.0)),
+            None => (0, None),
+        }
+    }
+
+    /// Bytes of the next data packet: nominal, or what the feedback asks for.
+    fn next_packet_bytes(&mut self) -> u32 {
+        let Some(s) = self.sync.as_mut() else {
+            return self.packet_bytes;
+        };
+        let Some(fb) = s.feedback else {
+            return self.packet_bytes - s.frame_bytes;
+        };
+        let total = s.carry + fb * s.data_interval;
+        let frames = total >> 16;
+        s.carry = total & 0xffff;
+        (frames as u32 * s.frame_bytes).min(self.packet_bytes)
+    }
+
+    /// Queues feedback TDs on the sync ring; true when one was queued.
+    fn queue_sync<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable) -> bool {
+        let mut queued = false;
+        while self
+            .sync
+            .as_ref()
+            .is_some_and(|s| s.in_flight.len() < SYNC_OUTSTANDING)
+        {
+            let Some(s) = self.sync.as_mut() else { break };
+            let offset = u64::from(self.buffer.size - SYNC_AREA) + 4 * (s.next_slot % 16);
+            s.next_slot += 1;
+            let dword3 =
+                u32::from(s.producer_cycle) | 1 << 2 | 1 << 5 | TRB_NORMAL_ISOCH << 10 | 1 << 31;
+            let isoch = [
+                (self.buffer.dma + offset) as u32,
+                ((self.buffer.dma + offset) >> 32) as u32,
+                4 | u32::from(self.interrupter) << 22,
+                dword3,
+            ];
+            let (ring, index) = (s.ring, s.enqueue);
+            s.in_flight.push_back(offset);
+            if !self.put_trb_at(mem, smmu, ring, index, isoch) {
+                return queued;
+            }
+            let Some(s) = self.sync.as_mut() else { break };
+            s.enqueue += 1;
+            if s.enqueue == RING_TRBS - 1 {
+                let link = [
+                    ring.dma as u32,
+                    (ring.dma >> 32) as u32,
+                    0,
+                    u32::from(s.producer_cycle) | 1 << 1 | TRB_LINK << 10,
+                ];
+                let index = s.enqueue;
+                s.enqueue = 0;
+                s.producer_cycle = !s.producer_cycle;
+                if !self.put_trb_at(mem, smmu, ring, index, link) {
+                    return queued;
+                }
+            }
+            queued = true;
+        }
+        queued
+    }
+
+    /// A feedback TD completed: read the value the device reported.
+    fn collect_feedback<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable, ok: bool) {
+        let Some(offset) = self.sync.as_mut().and_then(|s| s.in_flight.pop_front()) else {
+            return;
+        };
+        if !ok {
+            return;
+        }
+        let mut b = [0u8; 4];
+        if !self.read(mem, smmu, self.buffer.iova + offset, &mut b) {
+            return;
+        }
+        let Some(s) = self.sync.as_mut() else { return };
+        let raw = u64::from(u32::from_le_bytes(b));
+        let value = if s.full_speed {
+            (raw & 0xff_ffff) << 2
+        } else {
+            raw
+        };
+        // A zero or absurd report (more than 4x nominal) is ignored, as drivers do.
+        let nominal = u64::from(self.packet_bytes / s.frame_bytes) << 16;
+        if value > 0 && value < 4 * nominal.max(1 << 16) {
+            s.feedback = Some(value);
+            s.reports += 1;
         }
     }
 
@@ -278,9 +443,21 @@ impl StreamEngine {
         index: u32,
         dwords: [u32; 4],
     ) -> bool {
+        let ring = self.ring;
+        self.put_trb_at(mem, smmu, ring, index, dwords)
+    }
+
+    fn put_trb_at<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        smmu: &mut SmmuTable,
+        ring: MemRegion,
+        index: u32,
+        dwords: [u32; 4],
+    ) -> bool {
         // Write the TRB with its cycle bit inverted, then flip it, so the controller never
         // sees a half-written TRB as valid.
-        let iova = self.ring.iova + u64::from(index) * TRB_LEN;
+        let iova = ring.iova + u64::from(index) * TRB_LEN;
         let mut bytes = [0u8; 16];
         for (i, d) in dwords.iter().enumerate() {
             bytes[i * 4..i * 4 + 4].copy_from_slice(&d.to_le_bytes());
@@ -302,6 +479,14 @@ impl StreamEngine {
                 interrupter: self.interrupter,
                 value: erdp,
             });
+        }
+        if !self.stopped && self.samples_left > 0 && self.queue_sync(mem, smmu) {
+            if let Some(s) = &self.sync {
+                actions.push(Action::Doorbell {
+                    slot: self.slot,
+                    target: s.target,
+                });
+            }
         }
         if self.queue_packets(mem, smmu) > 0 {
             actions.push(Action::Doorbell {
@@ -330,7 +515,12 @@ impl StreamEngine {
             self.stats.events += 1;
             let ty = (dw(3) >> 10) & 0x3f;
             let code = dw(2) >> 24;
-            if ty == TRB_TRANSFER_EVENT {
+            let ep_id = ((dw(3) >> 16) & 0x1f) as u8;
+            if ty == TRB_TRANSFER_EVENT && self.sync.as_ref().is_some_and(|s| s.target == ep_id) {
+                if code != CC_RING_UNDERRUN {
+                    self.collect_feedback(mem, smmu, matches!(code, CC_SUCCESS | CC_SHORT_PACKET));
+                }
+            } else if ty == TRB_TRANSFER_EVENT {
                 match code {
                     CC_SUCCESS | CC_SHORT_PACKET => {
                         self.stats.completed += 1;
@@ -371,7 +561,12 @@ impl StreamEngine {
         while self.samples_left > 0 && self.outstanding < MAX_OUTSTANDING.min(self.buffer_slots - 1)
         {
             let width = self.sample_bytes as usize;
-            let samples = u64::from(self.packet_bytes / self.sample_bytes).min(self.samples_left);
+            let bytes = if self.capture {
+                self.packet_bytes
+            } else {
+                self.next_packet_bytes()
+            };
+            let samples = u64::from(bytes / self.sample_bytes).min(self.samples_left);
             let offset = u64::from(self.next_buffer_slot * self.packet_bytes);
             let len = if self.capture {
                 // The device decides how much it sends (its clock); the TD takes up to a slot.
@@ -632,6 +827,63 @@ mod tests {
         e.service(&mem, &mut smmu);
         assert_eq!(e.take_captured(), vec![7u8; 24]);
         assert_eq!(e.stats().captured_bytes, 24);
+    }
+
+    #[test]
+    fn feedback_sizes_the_packets_and_carries_the_fraction() {
+        let (mem, mut smmu, mut res) = setup();
+        smmu.map(1, 0xb000, 0xbfff, RAM + 0xb000, MAP_F_READ | MAP_F_WRITE);
+        res.sync_ep = Some(EndpointDescriptor {
+            b_endpoint_address: 0x81,
+            ..Default::default()
+        });
+        res.mem.sync_ring = Some(region(0xb000, RAM + 0xb000));
+        // 6 frames of 4 bytes nominal, room for 7.
+        let mut e = StreamEngine::new(&res, 28, 2, 100_000, EP).with_feedback(&res, 4, 1);
+        let actions = e.service(&mem, &mut smmu);
+        assert!(
+            actions.contains(&Action::Doorbell { slot: 1, target: 3 }),
+            "sync ring rung: {actions:?}"
+        );
+        assert!(actions.contains(&Action::Doorbell { slot: 1, target: 2 }));
+        let sync = trb(&mem, RAM + 0xb000);
+        assert_eq!(sync[2] & 0x1ffff, 4, "a feedback TD reads 4 bytes");
+        let fb_at = u64::from(sync[0]) | u64::from(sync[1]) << 32;
+        assert_eq!(
+            fb_at,
+            RAM + 0x20000 + 4096 - 64,
+            "into the area kept at the buffer's end"
+        );
+        assert_eq!(
+            trb(&mem, RAM + 0xa000)[2] & 0x1ffff,
+            24,
+            "nominal before any feedback"
+        );
+        // The device reports 6.5 frames per microframe; its event carries the sync EP ID 3.
+        mem.write_slice(&(6u32 << 16 | 0x8000).to_le_bytes(), GuestAddress(fb_at))
+            .unwrap();
+        let ev = [
+            0u32,
+            0,
+            CC_SUCCESS << 24,
+            1 | TRB_TRANSFER_EVENT << 10 | 3 << 16 | 1 << 24,
+        ];
+        let b: Vec<u8> = ev.iter().flat_map(|d| d.to_le_bytes()).collect();
+        mem.write_slice(&b, GuestAddress(RAM + 0x1000)).unwrap();
+        // Complete the data TDs queued so far, so new ones go out with the new size.
+        let queued = e.stats().tds_queued;
+        for i in 0..queued {
+            post_event(&mem, 1 + i, 1, CC_SUCCESS);
+        }
+        e.service(&mem, &mut smmu);
+        assert_eq!(e.feedback(), (1, Some(6.5)));
+        let a = trb(&mem, RAM + 0xa000 + queued * 16)[2] & 0x1ffff;
+        let b = trb(&mem, RAM + 0xa000 + (queued + 1) * 16)[2] & 0x1ffff;
+        assert_eq!(
+            (a, b),
+            (24, 28),
+            "6.5 frames: 6, then 7 with the carried half"
+        );
     }
 
     #[test]
