@@ -75,6 +75,33 @@ pub struct RunningDevices {
     _dir: tempfile::TempDir,
 }
 
+/// How the stream's packets are cut: one packet per service interval of 2^(bInterval-1)
+/// microframes (high speed) or 1 ms frames (full speed).
+struct StreamShape {
+    /// Service units (microframes or frames) per packet.
+    interval: u32,
+    /// Nominal frames per packet.
+    frames: u32,
+    /// Bytes per sample (the subslot).
+    width: u32,
+}
+
+impl StreamShape {
+    fn of(r: &sideband_device::adsp::StreamResources, rate: u32) -> Self {
+        use sideband_device::adsp::uaudio::Speed;
+        let interval = 1u32 << r.data_ep.b_interval.clamp(1, 16).saturating_sub(1);
+        let per_second = match r.speed {
+            Speed::Full | Speed::Low => 1000,
+            _ => 8000,
+        };
+        StreamShape {
+            interval,
+            frames: (rate * interval / per_second).max(1),
+            width: u32::from(r.subslot_size.unwrap_or(2)).clamp(2, 4),
+        }
+    }
+}
+
 /// CPU time of a process in seconds (utime + stime of /proc/PID/stat).
 fn cpu_seconds(pid: &str) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -280,16 +307,11 @@ impl RunningUsb {
         samples: u64,
         smmu: Arc<Mutex<SmmuTable>>,
     ) -> Result<String> {
-        // One packet per service interval: 2^(bInterval-1) microframes at high speed and above,
-        // 2^(bInterval-1) frames of 1 ms at full speed.
-        let interval = 1u32 << r.data_ep.b_interval.clamp(1, 16).saturating_sub(1);
-        let per_second = match r.speed {
-            sideband_device::adsp::uaudio::Speed::Full
-            | sideband_device::adsp::uaudio::Speed::Low => 1000,
-            _ => 8000,
-        };
-        let frames = (rate * interval / per_second).max(1);
-        let width = u32::from(r.subslot_size.unwrap_or(2)).clamp(2, 4);
+        let StreamShape {
+            interval,
+            frames,
+            width,
+        } = StreamShape::of(r, rate);
         let frame_bytes = channels * width;
         // With a feedback endpoint the DSP follows the device's clock: packets may carry a frame
         // more than nominal.
@@ -393,15 +415,9 @@ impl RunningUsb {
         samples: u64,
         smmu: Arc<Mutex<SmmuTable>>,
     ) -> Result<String> {
-        let interval = 1u32 << r.data_ep.b_interval.clamp(1, 16).saturating_sub(1);
-        let per_second = match r.speed {
-            sideband_device::adsp::uaudio::Speed::Full
-            | sideband_device::adsp::uaudio::Speed::Low => 1000,
-            _ => 8000,
-        };
-        let width = u32::from(r.subslot_size.unwrap_or(2)).clamp(2, 4);
+        let StreamShape { frames, width, .. } = StreamShape::of(r, rate);
         // Room for one frame more than nominal per packet: the device's clock decides.
-        let packet = ((rate * interval / per_second).max(1) + 1) * channels * width;
+        let packet = (frames + 1) * channels * width;
         // Queue TDs until the samples are in; the engine is stopped once they are.
         let engine = StreamEngine::new(r, packet, width, samples * 2, Q6USB_ENDPOINT);
         *self
@@ -649,23 +665,18 @@ impl RunningDevices {
                 let irq = usb.check_against_controller(&r)?;
                 Ok(format!("{answer}; {irq}"))
             }
-            ["stream-play", n] => {
+            [verb @ ("stream-play" | "stream-capture"), n] => {
                 let n: u64 = n.parse().with_context(|| format!("bad sample count '{n}'"))?;
                 let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
                 let usb = self.usb.as_ref().context("no xHCI in this boot")?;
                 let smmu = self.viommu.as_ref().context("no SMMU in this boot")?.smmu.table.clone();
                 let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
                 let p = adsp.params().context("no enabled stream (stream-enable first)")?;
-                usb.play(&r, p.rate, p.channels, n, smmu)
-            }
-            ["stream-capture", n] => {
-                let n: u64 = n.parse().with_context(|| format!("bad sample count '{n}'"))?;
-                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
-                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
-                let smmu = self.viommu.as_ref().context("no SMMU in this boot")?.smmu.table.clone();
-                let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
-                let p = adsp.params().context("no enabled stream (stream-enable first)")?;
-                usb.capture(&r, p.rate, p.channels, n, smmu)
+                if *verb == "stream-play" {
+                    usb.play(&r, p.rate, p.channels, n, smmu)
+                } else {
+                    usb.capture(&r, p.rate, p.channels, n, smmu)
+                }
             }
             ["stream-disable"] => {
                 let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
