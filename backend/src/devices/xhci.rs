@@ -107,11 +107,12 @@ impl XhciFunction {
         let entry: u64 = mem
             .read_obj(GuestAddress(dcbaa.checked_add(8 * u64::from(slot))?))
             .ok()?;
+        // Every address here comes from the guest: no arithmetic may wrap.
         let ctx = entry & !0x3f;
-        let slot_dw1: u32 = mem.read_obj(GuestAddress(ctx + 4)).ok()?;
-        let ep = ctx + 32 * u64::from(dci);
+        let slot_dw1: u32 = mem.read_obj(GuestAddress(ctx.checked_add(4)?)).ok()?;
+        let ep = ctx.checked_add(32 * u64::from(dci))?;
         let ep_dw0: u32 = mem.read_obj(GuestAddress(ep)).ok()?;
-        let deq: u64 = mem.read_obj(GuestAddress(ep + 8)).ok()?;
+        let deq: u64 = mem.read_obj(GuestAddress(ep.checked_add(8)?)).ok()?;
         Some(EndpointView {
             root_port: (slot_dw1 >> 16) as u8,
             tr_dequeue: deq & !0xf,

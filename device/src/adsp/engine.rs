@@ -261,8 +261,8 @@ impl StreamEngine {
             let dword3 =
                 u32::from(s.producer_cycle) | 1 << 2 | 1 << 5 | TRB_NORMAL_ISOCH << 10 | 1 << 31;
             let isoch = [
-                (self.buffer.dma + offset) as u32,
-                ((self.buffer.dma + offset) >> 32) as u32,
+                self.buffer.dma.wrapping_add(offset) as u32,
+                (self.buffer.dma.wrapping_add(offset) >> 32) as u32,
                 4 | u32::from(self.interrupter) << 22,
                 dword3,
             ];
@@ -550,7 +550,12 @@ impl StreamEngine {
             }
         }
         // EHB (bit 3) is write-1-to-clear; DESI (bits 2:0) is segment 0.
-        (consumed > 0).then(|| (self.events.dma + u64::from(self.dequeue) * TRB_LEN) | 1 << 3)
+        (consumed > 0).then(|| {
+            self.events
+                .dma
+                .wrapping_add(u64::from(self.dequeue) * TRB_LEN)
+                | 1 << 3
+        })
     }
 
     fn queue_packets<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable) -> u32 {
@@ -587,8 +592,8 @@ impl StreamEngine {
                 data.len() as u32
             };
             let isoch = [
-                (self.buffer.dma + offset) as u32,
-                ((self.buffer.dma + offset) >> 32) as u32,
+                self.buffer.dma.wrapping_add(offset) as u32,
+                (self.buffer.dma.wrapping_add(offset) >> 32) as u32,
                 len | u32::from(self.interrupter) << 22,
                 // Cycle, ISP (report short packets), IOC, type, SIA.
                 u32::from(self.producer_cycle)
