@@ -1,0 +1,457 @@
+//! The xHCI with its devices for one boot: the controller served over vfio-user and ticked by its
+//! clock, the headset (recording to WAV) and the loopback device on its ports, hot-plug, and the
+//! DSP's streams on the handed-over rings.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use sideband_device::adsp::engine::StreamEngine;
+use sideband_device::smmu::SmmuTable;
+use sideband_device::usb::uac::{AudioProfile, UacDevice};
+use sideband_device::usb::SharedDevice;
+use sideband_device::xhci::{Config as XhciConfig, LoopbackDevice};
+
+use super::stream::{engine_hook, EngineRun, EngineSlot, StreamShape};
+use super::xhci::{XhciClock, XhciFunction};
+use super::{HEADSET_PORT, LOOPBACK_PORT};
+use crate::audio::recording::{Recording, RecordingSink, DEFAULT_CAP};
+use crate::transport::dma::DmaMemory;
+use crate::transport::msix::MsixFds;
+use crate::transport::vfio_user::VfioUserFunction;
+use crate::vm::machine::Q6USB_ENDPOINT;
+
+/// The xHCI, its clock and the devices on its ports.
+#[derive(Debug)]
+pub(super) struct RunningUsb {
+    xhci: Arc<Mutex<XhciFunction>>,
+    /// Devices unplugged by a control request, by port, waiting to be plugged back.
+    parked: Mutex<std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>>,
+    msix: MsixFds,
+    headset: SharedDevice<UacDevice>,
+    recording: Arc<Mutex<Recording>>,
+    dma: DmaMemory,
+    pub(super) engine: EngineSlot,
+    // Dropped first: the clock stops before the server and the model go away.
+    _clock: XhciClock,
+    _server: VfioUserFunction,
+}
+
+impl RunningUsb {
+    pub(super) fn start(
+        socket: &std::path::Path,
+        record_dir: &std::path::Path,
+        headset: &str,
+    ) -> Result<Self> {
+        let dma = DmaMemory::default();
+        let msix = MsixFds::default();
+        let mut function = XhciFunction::new(XhciConfig::default(), msix.clone())?;
+        let profile: AudioProfile = headset
+            .parse()
+            .with_context(|| format!("headset profile '{headset}'"))?;
+        let mut device = UacDevice::headset(profile).context("headset descriptors")?;
+        let recording = Arc::new(Mutex::new(Recording::new(record_dir, DEFAULT_CAP)));
+        device
+            .function_mut()
+            .recorder_mut()
+            .set_sink(Some(Box::new(RecordingSink(recording.clone()))));
+        let headset = SharedDevice::new(device);
+        function
+            .controller
+            .attach(HEADSET_PORT, Box::new(headset.clone()))
+            .map_err(|e| anyhow::anyhow!("cannot attach the headset: {e}"))?;
+        function
+            .controller
+            .attach(LOOPBACK_PORT, Box::new(LoopbackDevice::new()))
+            .map_err(|e| anyhow::anyhow!("cannot attach the loopback device: {e}"))?;
+        let xhci = Arc::new(Mutex::new(function));
+        let server = VfioUserFunction::serve(socket, xhci.clone(), dma.clone(), msix.clone())
+            .context("cannot start the xHCI's vfio-user server")?;
+        let engine = EngineSlot::default();
+        let clock = XhciClock::start(xhci.clone(), dma.clone(), engine_hook(engine.clone()))
+            .context("cannot start the xHCI clock")?;
+        Ok(RunningUsb {
+            xhci,
+            parked: Mutex::default(),
+            msix,
+            headset,
+            recording,
+            dma,
+            engine,
+            _clock: clock,
+            _server: server,
+        })
+    }
+
+    /// `unplug PORT` / `plug PORT`: hot-unplug a root port's device and plug it back.
+    pub(super) fn hotplug(&self, verb: &str, port: u8) -> Result<String> {
+        let mut x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mut parked = self
+            .parked
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
+        match verb {
+            "unplug" => match x.controller.detach(port) {
+                Ok(Some(dev)) => {
+                    parked.insert(port, dev);
+                    Ok(format!("port {port} unplugged"))
+                }
+                Ok(None) => anyhow::bail!("port {port} has no device"),
+                Err(e) => anyhow::bail!("port {port}: {e}"),
+            },
+            _ => {
+                let dev = parked
+                    .remove(&port)
+                    .ok_or_else(|| anyhow::anyhow!("nothing was unplugged from port {port}"))?;
+                x.controller
+                    .attach(port, dev)
+                    .map_err(|e| anyhow::anyhow!("port {port}: {e}"))?;
+                Ok(format!("port {port} plugged"))
+            }
+        }
+    }
+
+    /// Checks the QMI answer against the controller: the slot is the headset's, the data
+    /// endpoint's transfer ring is the one the answer hands over, and the named interrupter is
+    /// the secondary interrupter with one event ring segment where the answer says.
+    pub(super) fn check_against_controller(
+        &self,
+        r: &sideband_device::adsp::StreamResources,
+    ) -> Result<String> {
+        let x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mem = self.dma.snapshot();
+        let ep = r.data_ep.b_endpoint_address;
+        let dci = 2 * (ep & 0x0f) + u8::from(ep & 0x80 != 0);
+        let slot = u8::try_from(r.slot_id).context("slot id out of range")?;
+        let e = x.endpoint_view(slot, dci, &mem).with_context(|| {
+            format!("slot {slot} endpoint {dci} has no readable output context")
+        })?;
+        if e.root_port != HEADSET_PORT {
+            anyhow::bail!(
+                "slot {slot} sits on root port {}, the headset is on port {HEADSET_PORT}",
+                e.root_port
+            );
+        }
+        if e.tr_dequeue != r.mem.transfer_ring.dma {
+            anyhow::bail!(
+                "endpoint {dci}'s TR dequeue pointer is {:#x}, the answer's transfer ring is at {:#x}",
+                e.tr_dequeue,
+                r.mem.transfer_ring.dma
+            );
+        }
+        let n = r.interrupter_num;
+        let event_ring_dma = r.mem.event_ring.dma;
+        let v = x
+            .interrupter_view(u16::from(n), &mem)
+            .with_context(|| format!("interrupter {n} does not exist or its ERST is unreadable"))?;
+        if v.segments != 1 || v.segment0 != event_ring_dma {
+            anyhow::bail!(
+                "interrupter {n}: ERSTSZ {} segment 0 at {:#x}, but the QMI answer's event ring is at {event_ring_dma:#x}",
+                v.segments,
+                v.segment0
+            );
+        }
+        Ok(format!(
+            "slot {slot} is the headset's (port {HEADSET_PORT}), endpoint {dci}'s ring at {:#x} as reported; interrupter {n}: 1 segment of {} TRBs at {:#x} as reported, IMAN.IE {}, MSI-X vector {n} {}",
+            e.tr_dequeue,
+            v.segment0_trbs,
+            v.segment0,
+            u8::from(v.interrupt_enable),
+            if self.msix.is_wired(u16::from(n)) { "wired" } else { "not wired" }
+        ))
+    }
+
+    /// `stream-play SAMPLES`: the DSP plays SAMPLES counter samples on the enabled stream and
+    /// waits (bounded) until every TD came back.
+    pub(super) fn play(
+        &self,
+        r: &sideband_device::adsp::StreamResources,
+        rate: u32,
+        channels: u32,
+        samples: u64,
+        smmu: Arc<Mutex<SmmuTable>>,
+    ) -> Result<String> {
+        let StreamShape {
+            interval,
+            frames,
+            width,
+        } = StreamShape::of(r, rate);
+        let frame_bytes = channels * width;
+        // With a feedback endpoint the DSP follows the device's clock: packets may carry a frame
+        // more than nominal.
+        let engine = if r.sync_ep.is_some() && r.mem.sync_ring.is_some() {
+            StreamEngine::new(
+                r,
+                (frames + 1) * frame_bytes,
+                width,
+                samples,
+                Q6USB_ENDPOINT,
+            )
+            .with_feedback(r, frame_bytes, interval)
+        } else {
+            StreamEngine::new(r, frames * frame_bytes, width, samples, Q6USB_ENDPOINT)
+        };
+        let packet = frames * frame_bytes;
+        // The point of offload: the guest takes no interrupt for the stream. Interrupts on the
+        // primary interrupter while the DSP streams are counted (other guest USB work would
+        // show up here too; a quiet guest shows 0).
+        let primary = || {
+            self.xhci
+                .lock()
+                .ok()
+                .and_then(|x| x.controller.interrupter_stats(0))
+                .map_or((0, 0), |s| (s.events, s.interrupts))
+        };
+        // Let the interrupts of the enable's own control transfers (moderated) land first.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let (events_before, irqs_before) = primary();
+        let missed = || {
+            self.headset
+                .0
+                .lock()
+                .map(|h| h.function().recorder().stats().missed_intervals)
+                .unwrap_or(0)
+        };
+        let missed_before = missed();
+        *self
+            .engine
+            .lock()
+            .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
+            Some(EngineRun { engine, smmu });
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_secs(30)
+            + std::time::Duration::from_micros(
+                samples * 1_000_000 / u64::from(rate * channels).max(1),
+            );
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let guard = self
+                .engine
+                .lock()
+                .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
+            let Some(run) = guard.as_ref() else {
+                anyhow::bail!("the stream was stopped")
+            };
+            let s = run.engine.stats();
+            let done = run.engine.finished() || run.engine.is_stopped();
+            if done || std::time::Instant::now() > deadline {
+                if let Some(f) = run.engine.last_fault() {
+                    anyhow::bail!(
+                        "SMMU fault at IOVA {:#x} ({:?}) after {} TDs",
+                        f.iova,
+                        f.reason,
+                        s.tds_queued
+                    );
+                }
+                let ahead = self
+                    .headset
+                    .0
+                    .lock()
+                    .map(|h| {
+                        let p = h.function().recorder().stats();
+                        (p.frames_ahead_min, p.frames_ahead_max)
+                    })
+                    .unwrap_or_default();
+                if !done {
+                    anyhow::bail!("the stream did not finish in time: {} of {samples} samples queued, {} TDs outstanding", s.samples, run.engine.outstanding());
+                }
+                return Ok(format!(
+                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs; headset: {} missed intervals, frames ahead {}..{}; feedback: {} reports, last {}",
+                    s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors, primary().0 - events_before,
+                    primary().1 - irqs_before,
+                    missed() - missed_before,
+                    ahead.0,
+                    ahead.1,
+                    run.engine.feedback().0,
+                    run.engine.feedback().1.map_or("none".into(), |f| format!("{f:.4} frames per interval unit"))
+                ));
+            }
+        }
+    }
+
+    /// `stream-capture SAMPLES`: the DSP captures from the enabled capture stream until it has
+    /// SAMPLES samples of the headset's counter source, and checks they count up unbroken.
+    pub(super) fn capture(
+        &self,
+        r: &sideband_device::adsp::StreamResources,
+        rate: u32,
+        channels: u32,
+        samples: u64,
+        smmu: Arc<Mutex<SmmuTable>>,
+    ) -> Result<String> {
+        let StreamShape { frames, width, .. } = StreamShape::of(r, rate);
+        // Room for one frame more than nominal per packet: the device's clock decides.
+        let packet = (frames + 1) * channels * width;
+        // Queue TDs until the samples are in; the engine is stopped once they are.
+        let engine = StreamEngine::new(r, packet, width, samples * 2, Q6USB_ENDPOINT);
+        *self
+            .engine
+            .lock()
+            .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
+            Some(EngineRun { engine, smmu });
+        let mut check = crate::audio::counter::Continuity::new(width as usize);
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_secs(30)
+            + std::time::Duration::from_micros(
+                samples * 1_000_000 / u64::from(rate * channels).max(1),
+            );
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut guard = self
+                .engine
+                .lock()
+                .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
+            let Some(run) = guard.as_mut() else {
+                anyhow::bail!("the stream was stopped")
+            };
+            let data = run.engine.take_captured();
+            let need = (samples.saturating_sub(check.samples) * u64::from(width)) as usize;
+            check.feed(&data[..data.len().min(need)]);
+            if let Some(f) = run.engine.last_fault() {
+                anyhow::bail!("SMMU fault at IOVA {:#x} ({:?})", f.iova, f.reason);
+            }
+            if check.samples >= samples {
+                run.engine.stop();
+                let s = run.engine.stats();
+                return match check.first_break {
+                    Some((at, want, got)) => Err(anyhow::anyhow!(
+                        "captured samples broke at {at}: expected {want}, got {got}"
+                    )),
+                    None => Ok(format!(
+                        "{samples} captured samples count up unbroken; {} TDs, {} events ({} completed, {} missed service)",
+                        s.tds_queued, s.events, s.completed, s.missed_service
+                    )),
+                };
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "only {} of {samples} samples captured in time",
+                    check.samples
+                );
+            }
+        }
+    }
+
+    /// Stops the DSP's stream (before the disable request); its figures.
+    pub(super) fn stop_engine(&self) -> Option<String> {
+        let run = self.engine.lock().ok()?.take()?;
+        let s = run.engine.stats();
+        Some(format!(
+            "DSP stream stopped after {} TDs, {} events, {} SMMU faults",
+            s.tds_queued, s.events, s.smmu_faults
+        ))
+    }
+
+    /// `expect-headset mute=0|1 volume=DB`: the headset's controls hold these values (what
+    /// the guest's mixer changes must reach).
+    pub(super) fn expect_headset(&self, words: &[&str]) -> Result<String> {
+        let h = self
+            .headset
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("headset lock poisoned"))?;
+        let c = h.function().controls();
+        let state = format!(
+            "mute={} volume={:.2}dB rate={}",
+            u8::from(c.mute),
+            f64::from(c.volume) / 256.0,
+            c.playback_rate
+        );
+        for w in words {
+            let (k, v) = w
+                .split_once('=')
+                .with_context(|| format!("'{w}' is not key=value"))?;
+            let ok = match k {
+                "mute" => v == if c.mute { "1" } else { "0" },
+                "volume" => {
+                    let want: f64 = v
+                        .parse()
+                        .with_context(|| format!("volume={v}: not a number"))?;
+                    (f64::from(c.volume) / 256.0 - want).abs() < 1.0 / 256.0
+                }
+                "rate" => v == c.playback_rate.to_string(),
+                _ => anyhow::bail!("unknown headset control '{k}' (mute, volume, rate)"),
+            };
+            if !ok {
+                anyhow::bail!("the headset has {state}, expected {w}");
+            }
+        }
+        Ok(state)
+    }
+
+    /// `check-counter N`: the headset recorded the guest's N-sample counter pattern bit-exactly.
+    pub(super) fn check_counter(&self, expected: u64) -> Result<String> {
+        if let Ok(mut h) = self.headset.0.lock() {
+            h.function_mut().recorder_mut().flush();
+        }
+        let r = self
+            .recording
+            .lock()
+            .map_err(|_| anyhow::anyhow!("recording lock poisoned"))?;
+        r.check_counter(expected).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    pub(super) fn summary(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Ok(mut r) = self.recording.lock() {
+            for f in r.finish() {
+                lines.push(format!(
+                    "headset recording: stream {} ({} Hz, {}-bit, {} ch) {} bytes{} -> {}",
+                    f.stream,
+                    f.format.rate,
+                    f.format.bits,
+                    f.format.channels,
+                    f.bytes,
+                    if f.dropped > 0 {
+                        format!(" ({} past the cap)", f.dropped)
+                    } else {
+                        String::new()
+                    },
+                    f.path.display()
+                ));
+            }
+        }
+        if let Ok(x) = self.xhci.lock() {
+            let c = &x.controller;
+            let s = c.stats();
+            let irqs: Vec<String> = (0..c.config().max_interrupters)
+                .filter_map(|n| c.interrupter_stats(n).map(|st| (n, st)))
+                .filter(|(_, st)| st.events > 0 || st.interrupts > 0)
+                .map(|(n, st)| format!("#{n} {} ev/{} irq", st.events, st.interrupts))
+                .collect();
+            lines.push(format!(
+                "xhci: {} commands, {} TRBs, {} host system errors, interrupters [{}]",
+                s.commands,
+                s.trbs,
+                s.host_system_errors,
+                irqs.join(", ")
+            ));
+        }
+        let (raised, lost) = self.msix.counts();
+        lines.push(format!(
+            "xhci msi-x: {raised} delivered, {lost} without an eventfd"
+        ));
+        if let Ok(h) = self.headset.0.lock() {
+            let p = h.function().recorder().stats();
+            lines.push(format!(
+                "headset (port {HEADSET_PORT}, address {}): {} stream(s), {} packets, {} frames, {} missed intervals, {} early/{} short/{} long/{} oversize packets, {} frames dropped",
+                h.address(),
+                p.streams,
+                p.packets,
+                p.frames,
+                p.missed_intervals,
+                p.early_packets,
+                p.short_packets,
+                p.long_packets,
+                p.oversize_packets,
+                p.dropped_frames
+            ));
+        }
+        lines
+    }
+}
