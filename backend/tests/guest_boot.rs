@@ -189,18 +189,42 @@ fn dsp_enables_an_offloaded_stream_over_qmi_and_its_memory_checks_out() {
     );
 }
 
-#[test]
-fn dsp_streams_through_the_handed_over_rings_bit_exact() {
+/// What a passing `offload-playback` run left: its console log, the DSP's `stream-play` answer
+/// and sideband's stderr (the devices' summaries).
+struct OffloadRun {
+    console: String,
+    play: String,
+    stderr: String,
+}
+
+fn offload_playback(extra: &[&str]) -> OffloadRun {
     let dir = tempfile::tempdir().unwrap();
-    let o = sideband(&["test", "-s", "offload-playback"], dir.path());
+    let mut args = vec!["test", "-s", "offload-playback"];
+    args.extend_from_slice(extra);
+    let o = sideband(&args, dir.path());
     let stdout = text(&o.stdout);
     let stderr = text(&o.stderr);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(o.status.success(), "{extra:?}: {stdout}\n{stderr}");
     let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
     let play = console
         .lines()
         .find(|l| l.starts_with("[sideband] stream-play"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_string();
+    OffloadRun {
+        console,
+        play,
+        stderr,
+    }
+}
+
+#[test]
+fn dsp_streams_through_the_handed_over_rings_bit_exact() {
+    let OffloadRun {
+        console,
+        play,
+        stderr,
+    } = offload_playback(&[]);
     assert!(
         play.contains("96000 samples in 8000 TDs of 24 bytes"),
         "{play}"
@@ -360,23 +384,11 @@ fn a_bad_headset_profile_is_refused_with_its_reason() {
 }
 
 fn offloaded_stream_with(headset: &str, append: &[&str], packet: &str, samples: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["test", "-s", "offload-playback", "--headset", headset];
+    let mut extra = vec!["--headset", headset];
     for a in append {
-        args.extend(["--append", a]);
+        extra.extend(["--append", a]);
     }
-    let o = sideband(&args, dir.path());
-    let stdout = text(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{headset}: {stdout}\n{}",
-        text(&o.stderr)
-    );
-    let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
-    let play = console
-        .lines()
-        .find(|l| l.starts_with("[sideband] stream-play"))
-        .unwrap_or_default();
+    let OffloadRun { console, play, .. } = offload_playback(&extra);
     assert!(play.contains(packet), "{headset}: {play}");
     assert!(
         console.contains(&format!("{samples} samples bit-exact")),
@@ -386,24 +398,7 @@ fn offloaded_stream_with(headset: &str, append: &[&str], packet: &str, samples: 
 
 #[test]
 fn sixty_seconds_offloaded_have_no_missed_interval() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = sideband(
-        &[
-            "test",
-            "-s",
-            "offload-playback",
-            "--append",
-            "sideband.seconds=60",
-        ],
-        dir.path(),
-    );
-    let stdout = text(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
-    let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
-    let play = console
-        .lines()
-        .find(|l| l.starts_with("[sideband] stream-play"))
-        .unwrap_or_default();
+    let OffloadRun { console, play, .. } = offload_playback(&["--append", "sideband.seconds=60"]);
     assert!(play.contains("5760000 samples in 480000 TDs"), "{play}");
     assert!(
         play.contains("0 events, 0 IRQs; headset: 0 missed intervals"),
@@ -414,26 +409,12 @@ fn sixty_seconds_offloaded_have_no_missed_interval() {
 
 #[test]
 fn the_dsp_follows_feedback_from_a_headset_clock_off_by_100_ppm() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = sideband(
-        &[
-            "test",
-            "-s",
-            "offload-playback",
-            "--headset",
-            "headset-uac2:ppm=+100",
-            "--append",
-            "sideband.seconds=10",
-        ],
-        dir.path(),
-    );
-    let stdout = text(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
-    let console = std::fs::read_to_string(dir.path().join("offload-playback.console.log")).unwrap();
-    let play = console
-        .lines()
-        .find(|l| l.starts_with("[sideband] stream-play"))
-        .unwrap_or_default();
+    let OffloadRun { console, play, .. } = offload_playback(&[
+        "--headset",
+        "headset-uac2:ppm=+100",
+        "--append",
+        "sideband.seconds=10",
+    ]);
     assert!(console.contains("960000 samples bit-exact"), "{console}");
     assert!(play.contains("headset: 0 missed intervals"), "{play}");
     // 48004.8 frames/s reported as 6.0006 frames per microframe; the DSP sends a 7-frame
