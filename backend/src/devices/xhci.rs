@@ -250,9 +250,10 @@ impl XhciClock {
                     let now = (start.elapsed().as_micros() / 125) as u64;
                     let mem = dma.snapshot();
                     let Ok(mut x) = xhci.lock() else { break };
-                    // After a stall (a slow host), catch up at most 64 microframes; the rest are
-                    // lost time, as on a bus whose controller was not scheduled.
-                    for uf in (last + 1).max(now.saturating_sub(64))..=now {
+                    // After a stall (a slow host), catch up at most 256 microframes (32 ms, more
+                    // than the DSP keeps queued); the rest are lost time, as on a bus whose
+                    // controller was not scheduled.
+                    for uf in (last + 1).max(now.saturating_sub(256))..=now {
                         x.controller.tick(&*mem, BusTime(uf));
                     }
                     last = now;

@@ -27,9 +27,10 @@ const CC_SUCCESS: u32 = 1;
 const CC_SHORT_PACKET: u32 = 13;
 const CC_RING_UNDERRUN: u32 = 14;
 const CC_MISSED_SERVICE: u32 = 23;
-/// TDs in flight at most: 16 ms of audio at one packet per microframe, enough to ride out a
-/// late service call of the backend's clock (the transfer buffer's size may allow fewer).
-pub const MAX_OUTSTANDING: u32 = 128;
+/// TDs in flight at most: 25 ms of audio at one packet per microframe, enough to ride out a
+/// late service call of the backend's clock (the transfer buffer's size may allow fewer; the
+/// 255 usable TRBs of the ring are the hard limit).
+pub const MAX_OUTSTANDING: u32 = 200;
 /// Events consumed per service call at most (bounds work on an untrusted ring).
 const MAX_EVENTS_PER_SERVICE: u32 = 256;
 /// Captured bytes kept until the caller takes them; more are counted as dropped.
