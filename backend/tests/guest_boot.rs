@@ -153,7 +153,7 @@ fn a_recording_that_does_not_match_fails_the_run() {
         &["test", "-s", "selftest-counter-mismatch"],
         &[
             "backend request `check-counter 48001` failed",
-            "recorded 48000 counter samples in a row",
+            "counter samples in a row, the guest sent 48001",
         ],
     );
 }
