@@ -7,6 +7,7 @@ mod image;
 mod paths;
 mod report;
 mod runner;
+mod scenario;
 mod transport;
 mod vm;
 
@@ -39,13 +40,22 @@ enum Cmd {
     Setup(Common),
     /// The main job: set up, boot the guest, play an offloaded stream, print a one-screen summary.
     Run(Common),
-    /// Run scenarios; KTAP on stdout, JUnit in the output folder; exit 1 if any failed.
+    /// Run scenarios, each on a fresh boot; KTAP on stdout, JUnit in the output folder; exit 1 if
+    /// any failed (known kernel failures marked in a scenario's header do not count). Several
+    /// `--kernel` values run every scenario on each and print a scenario × kernel table.
     Test {
         #[command(flatten)]
         common: Common,
-        /// Scenario to run (guest-tests/scenarios/NAME.sh); repeat for several. Default: smoke.
+        /// Scenarios to run: names or patterns (`'fault-*'`) of guest-tests/scenarios/NAME.sh.
+        /// Default: smoke.
+        #[arg(value_name = "SCENARIO")]
+        names: Vec<String>,
+        /// The same, as an option (repeatable).
         #[arg(long = "scenario", short = 's')]
         scenarios: Vec<String>,
+        /// List the scenarios with their purpose and expectations, then exit.
+        #[arg(long)]
+        list: bool,
         /// JUnit XML file (default: OUT/junit.xml).
         #[arg(long)]
         junit: Option<PathBuf>,
@@ -75,9 +85,10 @@ enum Cmd {
 
 #[derive(Args, Debug, Clone)]
 struct Common {
-    /// Kernel: a Debian series (7.3, 7.2) or a kernel source/build tree.
+    /// Kernel: a Debian series (7.3, 7.2), optionally with a variant of images/kernel/variants
+    /// (7.3+fixture, 7.3+kasan), or a kernel source/build tree. `test` takes several.
     #[arg(long, default_value = "7.3")]
-    kernel: KernelChoice,
+    kernel: Vec<KernelChoice>,
     /// Output folder for console logs and reports.
     #[arg(long, default_value = "sideband-out")]
     out: PathBuf,
@@ -110,13 +121,20 @@ struct Common {
 
 impl Common {
     fn options(&self) -> Result<RunOptions> {
-        std::fs::create_dir_all(&self.out)?;
+        if self.kernel.len() > 1 {
+            bail!("only `sideband test` takes several --kernel values");
+        }
+        self.options_for(self.kernel.first().cloned().unwrap_or_default(), &self.out)
+    }
+
+    fn options_for(&self, kernel: KernelChoice, out: &std::path::Path) -> Result<RunOptions> {
+        std::fs::create_dir_all(out)?;
         if self.cpus == 0 || self.memory < 256 {
             bail!("--cpus must be at least 1 and --memory at least 256 (MiB)");
         }
         Ok(RunOptions {
-            kernel: self.kernel.clone(),
-            out_dir: self.out.clone(),
+            kernel,
+            out_dir: out.to_path_buf(),
             append: self.append.clone(),
             ready_timeout: Duration::from_secs(self.ready_timeout),
             run_timeout: Duration::from_secs(self.run_timeout),
@@ -215,30 +233,80 @@ fn qemu_version(p: &runner::Prepared) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn test(common: &Common, scenarios: &[String], junit: Option<PathBuf>) -> Result<ExitCode> {
-    let opts = common.options()?;
-    let p = runner::prepare(&opts)?;
-    let names = if scenarios.is_empty() {
+fn test(common: &Common, patterns: &[String], junit: Option<PathBuf>) -> Result<ExitCode> {
+    let patterns = if patterns.is_empty() {
         vec!["smoke".to_string()]
     } else {
-        scenarios.to_vec()
+        patterns.to_vec()
     };
+    let selected = scenario::select(&patterns)?;
+    let matrix = common.kernel.len() > 1;
+    let started = std::time::Instant::now();
     let mut results = Vec::new();
-    for name in &names {
-        results.push(runner::run_scenario(&p, &opts, name)?);
+    for kernel in &common.kernel {
+        // One folder per kernel when there are several.
+        let out = match matrix {
+            true => common.out.join(kernel.to_string().replace('/', "_")),
+            false => common.out.clone(),
+        };
+        let opts = common.options_for(kernel.clone(), &out)?;
+        let p = runner::prepare(&opts)?;
+        let total = selected.len();
+        for (i, s) in selected.iter().enumerate() {
+            eprintln!(
+                "[sideband] [{}/{total}] {} on {kernel}: {}",
+                i + 1,
+                s.name,
+                s.purpose
+            );
+            results.push(runner::run_scenario(&p, &opts, &s.name)?);
+        }
     }
-    let junit = junit.unwrap_or_else(|| opts.out_dir.join("junit.xml"));
-    print!(
-        "{}",
-        runner::write_reports(&results, &opts.out_dir, &junit)?
+    let junit = junit.unwrap_or_else(|| common.out.join("junit.xml"));
+    print!("{}", runner::write_reports(&results, &common.out, &junit)?);
+    if matrix {
+        print!("{}", runner::matrix_table(&results));
+    }
+    let failed = results.iter().filter(|r| r.verdict().fails_run()).count();
+    let known = results
+        .iter()
+        .filter(|r| matches!(r.verdict(), runner::Verdict::KnownFailure(_)))
+        .count();
+    println!(
+        "# {} passed, {} failed, {} known kernel failure(s); {} scenario run(s) in {:.0}s",
+        results.len() - failed - known,
+        failed,
+        known,
+        results.len(),
+        started.elapsed().as_secs_f64()
     );
-    let failed = results.iter().filter(|r| r.failure.is_some()).count();
-    println!("# {} passed, {} failed", results.len() - failed, failed);
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn list_scenarios() -> Result<ExitCode> {
+    for s in scenario::all()? {
+        println!("{:<32} {}", s.name, s.purpose);
+        for v in [None, Some("fixture"), Some("kasan")] {
+            if let Some(e) = s.expectation(v) {
+                println!(
+                    "{:<32}   {} on {}: {}",
+                    "",
+                    if e.strict {
+                        "expected failure"
+                    } else {
+                        "known failure"
+                    },
+                    v.unwrap_or("stock"),
+                    e.reason
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
@@ -332,11 +400,18 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Cmd::Setup(c) => setup(c),
         Cmd::Run(c) => run_main_job(c),
+        Cmd::Test { list: true, .. } => list_scenarios(),
         Cmd::Test {
             common,
+            names,
             scenarios,
             junit,
-        } => test(common, scenarios, junit.clone()),
+            ..
+        } => test(
+            common,
+            &[names.clone(), scenarios.clone()].concat(),
+            junit.clone(),
+        ),
         Cmd::Boot { common, scenario } => boot(common, scenario.clone()),
         Cmd::CheckConfig { path } => check_config(path),
         Cmd::BenchBoot { common, count } => bench_boot(common, *count),

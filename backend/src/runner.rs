@@ -9,6 +9,7 @@ use crate::devices::RunningDevices;
 use crate::image::{self, Image, KernelChoice};
 use crate::paths;
 use crate::report::{junit, ktap};
+use crate::scenario::{self, Expectation};
 use crate::vm::dt;
 use crate::vm::machine::{DeviceSet, Machine};
 use crate::vm::session::{self, BootOutcome, BootSpec};
@@ -49,6 +50,56 @@ pub struct ScenarioResult {
     pub requests: Vec<String>,
     /// Why it failed, if it did.
     pub failure: Option<String>,
+    /// The kernel it ran on (`7.3`, `7.3+fixture`, a tree).
+    pub kernel: String,
+    /// What the scenario's header expects of this kernel.
+    pub expected: Option<Expectation>,
+}
+
+/// A scenario's result judged against its expectation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Passed, as expected.
+    Pass,
+    /// Failed unexpectedly.
+    Fail,
+    /// Failed as its header says it does on this kernel (the reason).
+    KnownFailure(String),
+    /// A `known-failure` that passed: the defect did not show (the reason it was marked).
+    Fixed(String),
+    /// An `expect-failure` that passed: the harness missed what the kernel was built to show.
+    MissedExpected(String),
+}
+
+impl Verdict {
+    /// Whether this verdict fails the run.
+    pub fn fails_run(&self) -> bool {
+        matches!(self, Verdict::Fail | Verdict::MissedExpected(_))
+    }
+
+    /// A short word for tables.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "FAIL",
+            Verdict::KnownFailure(_) => "known-fail",
+            Verdict::Fixed(_) => "pass (known failure did not show)",
+            Verdict::MissedExpected(_) => "FAIL (expected to fail, passed)",
+        }
+    }
+}
+
+impl ScenarioResult {
+    /// The verdict: the failure (or pass) against the header's expectation for this kernel.
+    pub fn verdict(&self) -> Verdict {
+        match (&self.failure, &self.expected) {
+            (None, None) => Verdict::Pass,
+            (Some(_), None) => Verdict::Fail,
+            (Some(_), Some(e)) => Verdict::KnownFailure(e.reason.clone()),
+            (None, Some(e)) if e.strict => Verdict::MissedExpected(e.reason.clone()),
+            (None, Some(e)) => Verdict::Fixed(e.reason.clone()),
+        }
+    }
 }
 
 /// A ready-to-boot image plus the DTB for the devices attached.
@@ -75,6 +126,10 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
 
 /// Boots once and runs `scenario`.
 pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
+    let header = scenario::select(&[scenario.to_string()])?
+        .pop()
+        .context("scenario vanished")?;
+    let expected = header.expectation(opts.kernel.variant()).cloned();
     let running =
         RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario), &opts.headset)?;
     let mut backend_failures = Vec::new();
@@ -107,6 +162,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     })?;
     let devices = running.summary();
     drop(running);
+    write_backend_log(&opts.out_dir.join(scenario), &requests, &devices);
     for line in &devices {
         eprintln!("[sideband] scenario {scenario}: {line}");
     }
@@ -115,22 +171,44 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         (None, false) => Some(backend_failures.join("\n")),
         (Some(f), false) => Some(format!("{}\n{f}", backend_failures.join("\n"))),
     };
-    eprintln!(
-        "[sideband] scenario {scenario}: {} in {:.1}s",
-        if failure.is_none() {
-            "passed"
-        } else {
-            "FAILED"
-        },
-        outcome.wall.as_secs_f64()
-    );
-    Ok(ScenarioResult {
+    let result = ScenarioResult {
         name: scenario.to_string(),
         outcome,
         devices,
         requests,
         failure,
-    })
+        kernel: opts.kernel.to_string(),
+        expected,
+    };
+    eprintln!(
+        "[sideband] scenario {scenario}: {} in {:.1}s",
+        match result.verdict() {
+            Verdict::Pass => "passed".to_string(),
+            Verdict::Fail => "FAILED".to_string(),
+            v => v.word().to_string(),
+        },
+        result.outcome.wall.as_secs_f64()
+    );
+    Ok(result)
+}
+
+/// The scenario folder's `backend.log`: every request with its answer, then what the devices saw.
+fn write_backend_log(dir: &Path, requests: &[String], devices: &[String]) {
+    let mut text = String::from("# requests from the scenario, with the backend's answers\n");
+    for r in requests {
+        text += r;
+        text.push('\n');
+    }
+    text += "# what the emulated devices saw\n";
+    for d in devices {
+        text += d;
+        text.push('\n');
+    }
+    if let Err(e) =
+        std::fs::create_dir_all(dir).and_then(|()| std::fs::write(dir.join("backend.log"), text))
+    {
+        log::warn!("cannot write {}/backend.log: {e}", dir.display());
+    }
 }
 
 /// Writes `results.ktap` and the JUnit file; returns the KTAP text.
@@ -139,12 +217,31 @@ pub fn write_reports(
     out_dir: &Path,
     junit_path: &Path,
 ) -> Result<String> {
+    let several_kernels = results
+        .first()
+        .is_some_and(|f| results.iter().any(|o| o.kernel != f.kernel));
+    let names: Vec<String> = results
+        .iter()
+        .map(|r| match several_kernels {
+            true => format!("{}@{}", r.name, r.kernel),
+            false => r.name.clone(),
+        })
+        .collect();
     let host: Vec<ktap::HostResult<'_>> = results
         .iter()
-        .map(|r| ktap::HostResult {
-            name: &r.name,
+        .zip(&names)
+        .map(|(r, name)| ktap::HostResult {
+            name,
             cases: &r.outcome.ktap.cases,
             failure: r.failure.clone(),
+            todo: match r.verdict() {
+                Verdict::KnownFailure(why) => Some(format!("known failure on {}: {why}", r.kernel)),
+                Verdict::Fixed(why) => Some(format!(
+                    "known failure on {} did not show, remove its marker if the kernel is fixed: {why}",
+                    r.kernel
+                )),
+                _ => None,
+            },
         })
         .collect();
     let text = ktap::render(&host);
@@ -152,31 +249,60 @@ pub fn write_reports(
 
     let mut cases = Vec::new();
     for r in results {
+        // A known failure is reported as skipped with its evidence, so CI stays green on the
+        // harness while the finding stays readable.
+        let known = match r.verdict() {
+            Verdict::KnownFailure(why) => Some(format!("known failure on {}: {why}", r.kernel)),
+            _ => None,
+        };
+        let class = match several_kernels {
+            true => format!("{}.{}", r.kernel, r.name),
+            false => r.name.clone(),
+        };
         for c in &r.outcome.ktap.cases {
+            let failure = match &c.status {
+                ktap::Status::Fail(why) => Some((why.clone(), c.diagnostics.join("\n"))),
+                _ => None,
+            };
+            let (failure, skipped) = match (&known, failure) {
+                (Some(k), Some((why, details))) => (None, Some(format!("{k}; {why}\n{details}"))),
+                (_, f) => (
+                    f,
+                    match &c.status {
+                        ktap::Status::Skip(why) => Some(why.clone()),
+                        _ => None,
+                    },
+                ),
+            };
             cases.push(junit::JunitCase {
-                class: r.name.clone(),
+                class: class.clone(),
                 name: c.name.clone(),
                 seconds: 0.0,
-                failure: match &c.status {
-                    ktap::Status::Fail(why) => Some((why.clone(), c.diagnostics.join("\n"))),
-                    _ => None,
-                },
-                skipped: match &c.status {
-                    ktap::Status::Skip(why) => Some(why.clone()),
-                    _ => None,
-                },
+                failure,
+                skipped,
             });
         }
-        // The scenario as a whole: boot, kernel reports, completeness.
-        cases.push(junit::JunitCase {
-            class: r.name.clone(),
-            name: "boot".into(),
-            seconds: r.outcome.wall.as_secs_f64(),
-            failure: r
+        // The scenario as a whole: boot, kernel reports, completeness, expectation.
+        let failure = match r.verdict() {
+            Verdict::MissedExpected(why) => Some((
+                "expected to fail on this kernel, but passed".to_string(),
+                why,
+            )),
+            _ => r
                 .failure
                 .as_ref()
                 .map(|f| (f.lines().next().unwrap_or("failed").to_string(), f.clone())),
-            skipped: None,
+        };
+        let (failure, skipped) = match (&known, failure) {
+            (Some(k), Some((_, details))) => (None, Some(format!("{k}\n{details}"))),
+            (_, f) => (f, None),
+        };
+        cases.push(junit::JunitCase {
+            class,
+            name: "boot".into(),
+            seconds: r.outcome.wall.as_secs_f64(),
+            failure,
+            skipped,
         });
     }
     if let Some(dir) = junit_path.parent() {
@@ -185,4 +311,36 @@ pub fn write_reports(
     std::fs::write(junit_path, junit::render("sideband", &cases))
         .with_context(|| format!("cannot write {}", junit_path.display()))?;
     Ok(text)
+}
+
+/// A scenario × kernel table of verdicts (for several `--kernel` values).
+pub fn matrix_table(results: &[ScenarioResult]) -> String {
+    let mut kernels: Vec<&str> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for r in results {
+        if !kernels.contains(&r.kernel.as_str()) {
+            kernels.push(&r.kernel);
+        }
+        if !names.contains(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+    }
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(8).max(8);
+    let mut out = format!("# {:<width$}", "scenario");
+    for k in &kernels {
+        out += &format!("  {k:<14}");
+    }
+    out.push('\n');
+    for n in &names {
+        out += &format!("# {n:<width$}");
+        for k in &kernels {
+            let cell = results
+                .iter()
+                .find(|r| r.name == *n && r.kernel == *k)
+                .map_or("-", |r| r.verdict().word());
+            out += &format!("  {cell:<14}");
+        }
+        out.push('\n');
+    }
+    out
 }

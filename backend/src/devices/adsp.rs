@@ -17,6 +17,30 @@ pub const QMI_TIMEOUT: Duration = Duration::from_secs(15);
 /// Events kept for the summary.
 const EVENT_LOG: usize = 64;
 
+/// What the DSP does when the guest sends a DISCONNECT indication.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnIndication {
+    /// Stop the stream, then send the disable (the protocol's obligation).
+    #[default]
+    Disable,
+    /// Stop the stream and say BYE (a DSP that dies right then), then come back.
+    Bye,
+    /// Stop the stream and never answer (the guest's 10 s wait runs out).
+    Ignore,
+}
+
+impl std::str::FromStr for OnIndication {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "disable" => OnIndication::Disable,
+            "bye" => OnIndication::Bye,
+            "ignore" => OnIndication::Ignore,
+            _ => bail!("'{s}': the DSP answers an indication with disable, bye or ignore"),
+        })
+    }
+}
+
 /// Stops the DSP's stream engine.
 pub struct EngineStop(pub Box<dyn FnMut() + Send>);
 
@@ -49,6 +73,8 @@ pub struct Adsp {
     indications: Vec<String>,
     /// Stops the DSP's stream engine (set by the devices that own it).
     stop_engine: Option<EngineStop>,
+    /// The answer to a DISCONNECT indication.
+    on_indication: OnIndication,
 }
 
 impl Adsp {
@@ -66,6 +92,7 @@ impl Adsp {
             service_ups: 0,
             indications: Vec::new(),
             stop_engine: None,
+            on_indication: OnIndication::default(),
         }
     }
 
@@ -132,9 +159,21 @@ impl Adsp {
                         (stop.0)();
                     }
                     let now = self.now();
-                    match self.link.disable(now) {
-                        Ok(p) => send.extend(p),
-                        Err(e) => self.note(format!("cannot send the disable: {e}")),
+                    match self.on_indication {
+                        OnIndication::Disable => match self.link.disable(now) {
+                            Ok(p) => send.extend(p),
+                            Err(e) => self.note(format!("cannot send the disable: {e}")),
+                        },
+                        OnIndication::Bye => {
+                            self.note("the DSP says BYE instead of disabling".into());
+                            send.extend(self.restart(false));
+                            self.outcome = Some(Err("the DSP said BYE".into()));
+                        }
+                        OnIndication::Ignore => {
+                            self.note("the DSP ignores the indication".into());
+                            self.link.forget_stream();
+                            self.outcome = Some(Err("the DSP ignored it".into()));
+                        }
                     }
                 }
                 Event::Indication(ind) => {
@@ -150,6 +189,23 @@ impl Adsp {
                 }
             }
         }
+        send
+    }
+}
+
+impl Adsp {
+    /// A DSP restart seen on a link that stays up: its goodbye (BYE, with DEL_CLIENT first when
+    /// `del_client`), its state forgotten, then a fresh HELLO. Returns the packets, in order.
+    fn restart(&mut self, del_client: bool) -> Vec<Vec<u8>> {
+        let mut send = self.link.goodbye();
+        if !del_client {
+            send.remove(0);
+        }
+        let events = self.link.link_down();
+        let _ = self.on_events(events);
+        self.resources = None;
+        let now = self.now();
+        send.extend(self.link.start(now));
         send
     }
 }
@@ -420,6 +476,49 @@ impl RunningAdsp {
         Ok(format!(
             "link dropped; the guest announced UAUDIO again at {} after {:.1}s",
             a.service_seen.as_deref().unwrap_or("?"),
+            t0.elapsed().as_secs_f64()
+        ))
+    }
+
+    /// `dsp-on-indication disable|bye|ignore`: how the DSP answers the next indications.
+    pub fn set_on_indication(&self, mode: OnIndication) -> Result<String> {
+        let mut a = self
+            .state
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+        a.on_indication = mode;
+        Ok(format!("the DSP answers indications with {mode:?}"))
+    }
+
+    /// `dsp-bye` / `dsp-del-client`: the DSP restarts on a link that stays up, saying BYE (or
+    /// DEL_CLIENT for its client port, then BYE) first; waits for the guest to announce UAUDIO
+    /// to it again.
+    pub fn bye(&self, del_client: bool) -> Result<String> {
+        let before = self.state.0.lock().map(|a| a.service_ups).unwrap_or(0);
+        let t0 = Instant::now();
+        let packets = {
+            let mut a = self
+                .state
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            a.restart(del_client)
+        };
+        for p in packets {
+            self.link.send(&p).context("sending the goodbye")?;
+        }
+        self.wait(
+            "waiting for the guest to announce UAUDIO after the goodbye",
+            |a| (a.service_ups > before).then_some(()),
+        )?;
+        Ok(format!(
+            "{} sent; the guest announced UAUDIO again after {:.1}s",
+            if del_client {
+                "DEL_CLIENT and BYE"
+            } else {
+                "BYE"
+            },
             t0.elapsed().as_secs_f64()
         ))
     }

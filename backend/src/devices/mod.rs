@@ -127,6 +127,49 @@ impl RunningDevices {
                     usb.capture(&r, p.rate, p.channels, n, smmu)
                 }
             }
+            ["stream-start"] => {
+                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
+                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
+                let smmu = self.viommu.as_ref().context("no SMMU in this boot")?.smmu.table.clone();
+                let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
+                let p = adsp.params().context("no enabled stream (stream-enable first)")?;
+                usb.start_stream(&r, p.rate, p.channels, smmu)
+            }
+            ["expect-streaming"] => {
+                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
+                if usb.streaming() {
+                    Ok("the DSP's stream is still running".into())
+                } else {
+                    anyhow::bail!("the DSP's stream is not running")
+                }
+            }
+            ["expect-released"] => {
+                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
+                if usb.streaming() {
+                    anyhow::bail!("the DSP's stream still runs");
+                }
+                match self.smmu_mappings() {
+                    0 => Ok("the DSP holds nothing: stream stopped, SMMU table empty".into()),
+                    n => anyhow::bail!("{n} SMMU mapping(s) are left after the release"),
+                }
+            }
+            ["dsp-on-indication", mode] => self
+                .adsp
+                .as_ref()
+                .context("no ADSP in this boot")?
+                .set_on_indication(mode.parse()?),
+            [verb @ ("dsp-bye" | "dsp-del-client")] => {
+                let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
+                let answer = self
+                    .adsp
+                    .as_ref()
+                    .context("no ADSP in this boot")?
+                    .bye(*verb == "dsp-del-client")?;
+                Ok(match stopped {
+                    Some(s) => format!("{s}; {answer}"),
+                    None => answer,
+                })
+            }
             ["stream-disable"] => {
                 let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
                 let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
@@ -178,7 +221,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore; '! REQUEST' must fail)"
             ),
         }
     }

@@ -20,6 +20,38 @@ use crate::transport::msix::MsixFds;
 use crate::transport::vfio_user::VfioUserFunction;
 use crate::vm::machine::Q6USB_ENDPOINT;
 
+/// Completed TDs after which `stream-start` calls a stream going.
+const STARTED_AFTER_TDS: u64 = 20;
+
+/// The DSP's playback engine for an enabled stream, and the nominal packet size. With a
+/// feedback endpoint the DSP follows the device's clock: packets may carry a frame more.
+fn playback_engine(
+    r: &sideband_device::adsp::StreamResources,
+    rate: u32,
+    channels: u32,
+    samples: u64,
+) -> (StreamEngine, u32) {
+    let StreamShape {
+        interval,
+        frames,
+        width,
+    } = StreamShape::of(r, rate);
+    let frame_bytes = channels * width;
+    let engine = if r.sync_ep.is_some() && r.mem.sync_ring.is_some() {
+        StreamEngine::new(
+            r,
+            (frames + 1) * frame_bytes,
+            width,
+            samples,
+            Q6USB_ENDPOINT,
+        )
+        .with_feedback(r, frame_bytes, interval)
+    } else {
+        StreamEngine::new(r, frames * frame_bytes, width, samples, Q6USB_ENDPOINT)
+    };
+    (engine, frames * frame_bytes)
+}
+
 /// The xHCI, its clock and the devices on its ports.
 #[derive(Debug)]
 pub(super) struct RunningUsb {
@@ -176,27 +208,7 @@ impl RunningUsb {
         samples: u64,
         smmu: Arc<Mutex<SmmuTable>>,
     ) -> Result<String> {
-        let StreamShape {
-            interval,
-            frames,
-            width,
-        } = StreamShape::of(r, rate);
-        let frame_bytes = channels * width;
-        // With a feedback endpoint the DSP follows the device's clock: packets may carry a frame
-        // more than nominal.
-        let engine = if r.sync_ep.is_some() && r.mem.sync_ring.is_some() {
-            StreamEngine::new(
-                r,
-                (frames + 1) * frame_bytes,
-                width,
-                samples,
-                Q6USB_ENDPOINT,
-            )
-            .with_feedback(r, frame_bytes, interval)
-        } else {
-            StreamEngine::new(r, frames * frame_bytes, width, samples, Q6USB_ENDPOINT)
-        };
-        let packet = frames * frame_bytes;
+        let (engine, packet) = playback_engine(r, rate, channels, samples);
         // The point of offload: the guest takes no interrupt for the stream. Interrupts on the
         // primary interrupter while the DSP streams are counted (other guest USB work would
         // show up here too; a quiet guest shows 0).
@@ -272,6 +284,61 @@ impl RunningUsb {
                 ));
             }
         }
+    }
+
+    /// `stream-start`: the DSP plays the counter pattern on the enabled stream until it is
+    /// stopped (an indication, `stream-disable`, a crash); returns once packets complete.
+    pub(super) fn start_stream(
+        &self,
+        r: &sideband_device::adsp::StreamResources,
+        rate: u32,
+        channels: u32,
+        smmu: Arc<Mutex<SmmuTable>>,
+    ) -> Result<String> {
+        // An hour of audio: the stream outlives any scenario.
+        let samples = u64::from(rate) * u64::from(channels) * 3600;
+        let (engine, packet) = playback_engine(r, rate, channels, samples);
+        *self
+            .engine
+            .lock()
+            .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
+            Some(EngineRun { engine, smmu });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let guard = self
+                .engine
+                .lock()
+                .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
+            let run = guard
+                .as_ref()
+                .context("the stream was stopped before it got going")?;
+            if let Some(f) = run.engine.last_fault() {
+                anyhow::bail!("SMMU fault at IOVA {:#x} ({:?})", f.iova, f.reason);
+            }
+            let s = run.engine.stats();
+            if s.completed >= STARTED_AFTER_TDS {
+                return Ok(format!(
+                    "streaming: {} TDs of {packet} bytes completed, {} queued",
+                    s.completed, s.tds_queued
+                ));
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "the stream did not get going in 10 s: {} TDs queued, {} completed",
+                    s.tds_queued,
+                    s.completed
+                );
+            }
+        }
+    }
+
+    /// Whether the DSP's stream engine is running (not stopped by an indication or a request).
+    pub(super) fn streaming(&self) -> bool {
+        self.engine
+            .lock()
+            .map(|g| g.as_ref().is_some_and(|r| !r.engine.is_stopped()))
+            .unwrap_or(false)
     }
 
     /// `stream-capture SAMPLES`: the DSP captures from the enabled capture stream until it has

@@ -15,8 +15,12 @@ use crate::paths;
 /// Which kernel the guest runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KernelChoice {
-    /// Debian's `linux-source-SERIES` (7.3: trixie-backports, 7.2: sid), built with our fragments.
-    Debian(String),
+    /// Debian's `linux-source-SERIES` (7.3: trixie-backports, 7.2: sid), built with our fragments
+    /// and, written `SERIES+VARIANT`, the patches and fragments of `images/kernel/variants/VARIANT/`.
+    Debian {
+        series: String,
+        variant: Option<String>,
+    },
     /// A local kernel tree: a source tree (built with our fragments) or a build tree that already
     /// has `arch/arm64/boot/Image` and `.config` (used as it is, after the fragment check).
     Tree(PathBuf),
@@ -24,7 +28,10 @@ pub enum KernelChoice {
 
 impl Default for KernelChoice {
     fn default() -> Self {
-        KernelChoice::Debian("7.3".into())
+        KernelChoice::Debian {
+            series: "7.3".into(),
+            variant: None,
+        }
     }
 }
 
@@ -32,9 +39,26 @@ impl FromStr for KernelChoice {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        let is_series = s.split('.').count() == 2 && s.split('.').all(|p| p.parse::<u32>().is_ok());
+        let (series, variant) = match s.split_once('+') {
+            Some((series, variant)) => (series, Some(variant)),
+            None => (s, None),
+        };
+        let is_series =
+            series.split('.').count() == 2 && series.split('.').all(|p| p.parse::<u32>().is_ok());
         if is_series && !Path::new(s).exists() {
-            Ok(KernelChoice::Debian(s.to_string()))
+            if let Some(v) = variant {
+                let dir = variants_dir().join(v);
+                if v.is_empty() || v.contains('/') || !dir.is_dir() {
+                    return Err(format!(
+                        "unknown kernel variant '{v}' (images/kernel/variants/ has: {})",
+                        known_variants().join(", ")
+                    ));
+                }
+            }
+            Ok(KernelChoice::Debian {
+                series: series.to_string(),
+                variant: variant.map(str::to_string),
+            })
         } else if Path::new(s).is_dir() {
             Ok(KernelChoice::Tree(PathBuf::from(s)))
         } else {
@@ -45,10 +69,27 @@ impl FromStr for KernelChoice {
     }
 }
 
+impl KernelChoice {
+    /// The variant (`fixture`, `kasan`), `None` for a stock kernel.
+    pub fn variant(&self) -> Option<&str> {
+        match self {
+            KernelChoice::Debian { variant, .. } => variant.as_deref(),
+            KernelChoice::Tree(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for KernelChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KernelChoice::Debian(series) => write!(f, "Debian linux-source-{series}"),
+            KernelChoice::Debian {
+                series,
+                variant: None,
+            } => write!(f, "{series}"),
+            KernelChoice::Debian {
+                series,
+                variant: Some(v),
+            } => write!(f, "{series}+{v}"),
             KernelChoice::Tree(dir) => write!(f, "{}", dir.display()),
         }
     }
@@ -137,14 +178,14 @@ pub fn ensure(choice: &KernelChoice) -> Result<Image> {
     script::run("host-deps", &[], &[])?;
     let qemu = script::run("qemu-prefix", &[], &[])?;
     let kernel_dir = match choice {
-        KernelChoice::Debian(series) => {
+        KernelChoice::Debian { series, variant } => {
             let src = script::run("kernel-source", &[Path::new(series)], &[])?;
-            build_from_source(&src)?
+            build_from_source(&src, variant.as_deref().unwrap_or(""))?
         }
         KernelChoice::Tree(tree) if prebuilt_config(tree).is_some() => {
             script::run("kernel-prebuilt", &[tree], &[])?
         }
-        KernelChoice::Tree(tree) => build_from_source(tree)?,
+        KernelChoice::Tree(tree) => build_from_source(tree, "")?,
     };
     check_config(&kernel_dir.join("config"))?;
     let initramfs = script::run("initramfs", &[&kernel_dir], &[])?;
@@ -160,11 +201,36 @@ pub fn ensure(choice: &KernelChoice) -> Result<Image> {
     })
 }
 
-/// Configures `src` with our fragments, checks the result, then builds it.
-fn build_from_source(src: &Path) -> Result<PathBuf> {
-    let config = script::run("kernel-build", &[src], &[("SIDEBAND_CONFIG_ONLY", "1")])?;
+/// Configures `src` with our fragments (and a variant's), checks the result, then builds it.
+fn build_from_source(src: &Path, variant: &str) -> Result<PathBuf> {
+    let config = script::run(
+        "kernel-build",
+        &[src],
+        &[("SIDEBAND_CONFIG_ONLY", "1"), ("SIDEBAND_VARIANT", variant)],
+    )?;
     check_config(&config)?;
-    script::run("kernel-build", &[src], &[])
+    script::run("kernel-build", &[src], &[("SIDEBAND_VARIANT", variant)])
+}
+
+fn variants_dir() -> PathBuf {
+    paths::repo_root()
+        .join("images")
+        .join("kernel")
+        .join("variants")
+}
+
+/// The names of `images/kernel/variants/*/`, sorted.
+pub fn known_variants() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(variants_dir())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 #[cfg(test)]
@@ -175,8 +241,20 @@ mod tests {
     fn kernel_choice_parses_series_and_dirs() {
         assert_eq!(
             "7.3".parse::<KernelChoice>(),
-            Ok(KernelChoice::Debian("7.3".into()))
+            Ok(KernelChoice::Debian {
+                series: "7.3".into(),
+                variant: None
+            })
         );
+        assert_eq!(
+            "7.2+fixture".parse::<KernelChoice>(),
+            Ok(KernelChoice::Debian {
+                series: "7.2".into(),
+                variant: Some("fixture".into())
+            })
+        );
+        let err = "7.3+nosuch".parse::<KernelChoice>().unwrap_err();
+        assert!(err.contains("unknown kernel variant 'nosuch'") && err.contains("fixture"));
         let dir = tempfile::tempdir().unwrap();
         let s = dir.path().to_str().unwrap();
         assert_eq!(

@@ -199,6 +199,13 @@ impl Detector {
         self.dropped
     }
 
+    /// True once the kernel has reported a hung task.
+    pub fn hung(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.kind == FindingKind::HungTask)
+    }
+
     /// True once the kernel has panicked.
     pub fn panicked(&self) -> bool {
         self.findings.iter().any(|f| f.kind == FindingKind::Panic)

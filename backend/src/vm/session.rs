@@ -25,6 +25,13 @@ pub const READY_MARKER: &str = "SIDEBAND-READY";
 /// Prefix of a request from a guest scenario to the backend (`SIDEBAND-CTL unplug 2`): the
 /// console is the scenario's way to ask for a hardware event at the right moment.
 pub const CONTROL_MARKER: &str = "SIDEBAND-CTL ";
+/// Prefix of a request the scenario waits on (`SIDEBAND-ASK stream-start`): the backend types
+/// its answer on the guest console's input as one [`ANSWER_MARKER`] line, `ok TEXT` or `fail TEXT`.
+pub const ASK_MARKER: &str = "SIDEBAND-ASK ";
+/// Prefix of the answer line the backend types on the guest console.
+pub const ANSWER_MARKER: &str = "SIDEBAND-ANSWER";
+/// Longest answer typed to the guest (a canonical-mode TTY line holds 4095 bytes).
+const ANSWER_MAX: usize = 1000;
 /// Marker the guest init prints after the scenario, followed by ` rc=N`.
 pub const DONE_MARKER: &str = "SIDEBAND-DONE rc=";
 /// How long QEMU gets to exit after the guest finished or panicked.
@@ -104,6 +111,8 @@ pub enum End {
     RunTimeout(Duration),
     /// QEMU exited before the guest finished (a QEMU error, or a guest that powered off early).
     QemuExited(Option<i32>),
+    /// The kernel reported a hung task; the guest was stopped a grace period later.
+    Deadlocked,
 }
 
 /// Everything a boot produced.
@@ -143,6 +152,10 @@ impl BootOutcome {
             End::RunTimeout(t) => reasons.push(format!(
                 "the scenario did not finish within {}s",
                 t.as_secs()
+            )),
+            End::Deadlocked => reasons.push(format!(
+                "the guest deadlocked (a hung-task report); stopped {}s after it",
+                EXIT_GRACE.as_secs()
             )),
             End::QemuExited(code) => reasons.push(format!(
                 "QEMU exited (code {}) before the guest finished",
@@ -260,11 +273,12 @@ pub fn boot(
         });
     }
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", image.qemu.display()))?;
+    let mut console_in = child.stdin.take().context("no QEMU stdin")?;
     let (tx, rx) = mpsc::channel();
     pump(
         child.stdout.take().context("no QEMU stdout")?,
@@ -318,14 +332,27 @@ pub fn boot(
         }
         detector.feed(&line);
         report.feed(&line);
-        if let Some(request) = line.split_once(CONTROL_MARKER).map(|(_, r)| r.trim()) {
-            let answer = match control(request, child.id()) {
+        let request = line
+            .split_once(CONTROL_MARKER)
+            .map(|(_, r)| (r.trim(), false))
+            .or_else(|| line.split_once(ASK_MARKER).map(|(_, r)| (r.trim(), true)));
+        if let Some((request, asked)) = request {
+            let result = control(request, child.id());
+            let answer = match &result {
                 Ok(a) => format!("[sideband] {request}: {a}"),
                 Err(e) => format!("[sideband] {request}: failed: {e:#}"),
             };
             writeln!(log, "{answer}")?;
             if spec.echo {
                 eprintln!("{answer}");
+            }
+            if asked {
+                // A guest that stopped reading must not stall the console loop: the pipe holds
+                // 64 KiB, far more than the answers of one scenario that gave up waiting.
+                let typed = answer_line(&result);
+                if let Err(e) = console_in.write_all(typed.as_bytes()) {
+                    writeln!(log, "[sideband] cannot type the answer to the guest: {e}")?;
+                }
             }
         }
         if tail.len() == TAIL_LINES {
@@ -339,6 +366,12 @@ pub fn boot(
             let rc = &line[pos + DONE_MARKER.len()..];
             scenario_rc = rc.split_whitespace().next().and_then(|v| v.parse().ok());
             end.get_or_insert(End::Finished);
+            ending_since.get_or_insert_with(Instant::now);
+        }
+        if detector.hung() && end.is_none() {
+            // Whatever the scenario waits for will not come; the report's lock list and
+            // blocker lines follow within the grace period.
+            end = Some(End::Deadlocked);
             ending_since.get_or_insert_with(Instant::now);
         }
         if detector.panicked() {
@@ -360,6 +393,26 @@ pub fn boot(
         wall: start.elapsed(),
         console_log: spec.console_log.clone(),
     })
+}
+
+/// The line typed on the guest console for an answered `SIDEBAND-ASK` request.
+fn answer_line(result: &Result<String>) -> String {
+    let (status, text) = match result {
+        Ok(a) => ("ok", a.clone()),
+        Err(e) => ("fail", format!("{e:#}")),
+    };
+    let mut text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.len() > ANSWER_MAX {
+        let mut cut = ANSWER_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    format!("{ANSWER_MARKER} {status} {text}\n")
 }
 
 /// Boots with the console on our terminal (interactive shell when no scenario is given).
@@ -401,6 +454,18 @@ mod tests {
             wall: Duration::ZERO,
             console_log: "/o/x.log".into(),
         }
+    }
+
+    #[test]
+    fn answers_are_one_bounded_line() {
+        assert_eq!(
+            answer_line(&Ok("port 1 unplugged".into())),
+            "SIDEBAND-ANSWER ok port 1 unplugged\n"
+        );
+        let long = answer_line(&Err(anyhow::anyhow!("{}\nsecond", "é".repeat(900))));
+        assert!(long.starts_with("SIDEBAND-ANSWER fail éé"));
+        assert_eq!(long.matches('\n').count(), 1, "one line");
+        assert!(long.len() <= ANSWER_MAX + 30);
     }
 
     #[test]

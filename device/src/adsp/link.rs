@@ -134,6 +134,11 @@ impl AdspLink {
         self.send(msg)
     }
 
+    /// Forgets the enabled stream without a request (see [`UaudioClient::forget_stream`]).
+    pub fn forget_stream(&mut self) -> bool {
+        self.client.forget_stream()
+    }
+
     /// Sends a disable for `params` whatever the client believes is enabled.
     pub fn disable_params(
         &mut self,

@@ -368,6 +368,17 @@ impl UaudioClient {
         Ok(out)
     }
 
+    /// Forgets the enabled stream without telling the guest (a DSP that ignored the guest's
+    /// DISCONNECT indication: the guest releases the stream on its own after its wait).
+    /// Returns whether there was one.
+    pub fn forget_stream(&mut self) -> bool {
+        let State::Streaming { service, .. } = self.state else {
+            return false;
+        };
+        self.state = State::ServiceUp { service };
+        true
+    }
+
     /// Disables the enabled stream with the parameters it was enabled with. The DSP must have
     /// stopped using the rings first.
     pub fn disable(&mut self, now: Duration) -> Result<Outgoing, Error> {

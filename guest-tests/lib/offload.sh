@@ -1,0 +1,59 @@
+# Offloaded streams for fault scenarios: start one, then check the guest and the DSP recovered.
+. /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
+. /guest-tests/lib/ctl.sh
+
+OFFLOAD_FORMAT="pcm=0 dir=playback rate=48000 bits=16 ch=2"
+card=""
+# ktap_offload_started: 2 cases. The headset is offload-ready; the DSP enabled the stream and
+# packets flow on the handed-over ring.
+ktap_offload_started() {
+    if wait_for_headset 20; then ktap_ok headset_ready
+    else ktap_fail headset_ready "no headset card with offload controls"; fi
+    if sbctl stream-enable card=$card $OFFLOAD_FORMAT && sbctl stream-start; then
+        echo "# stream: $SB_ANSWER"; ktap_ok stream_started
+    else
+        ktap_fail stream_started "$SB_ANSWER"
+    fi
+}
+# ktap_indication_answered: the guest sent the DISCONNECT indication and the DSP's disable came back.
+ktap_indication_answered() { ktap_ask indication_answered expect-indication; }
+# ktap_dsp_released: the DSP's stream stopped and the SMMU has no mapping left.
+ktap_dsp_released() {
+    # The release (unmaps, interrupter removal) follows the disable response; give it a moment.
+    _tries=50
+    while ! sbctl expect-released && [ $_tries -gt 0 ]; do sleep 0.2; _tries=$((_tries - 1)); done
+    if [ $_tries -gt 0 ] || sbctl expect-released; then ktap_ok dsp_released
+    else ktap_fail dsp_released "$SB_ANSWER"; fi
+}
+# ktap_headset_back: the headset is enumerated again and the offload driver took it.
+ktap_headset_back() {
+    card=""
+    if wait_for_headset 40; then ktap_ok headset_back
+    else ktap_fail headset_back "no headset card with offload controls"; fi
+}
+# ktap_new_stream_exact: a new offloaded stream plays 0.5 s the headset hears bit for bit.
+ktap_new_stream_exact() {
+    _n=48000
+    if sbctl stream-enable card=$card $OFFLOAD_FORMAT && sbctl stream-play $_n \
+        && sbctl check-counter $_n && sbctl stream-disable; then
+        echo "# new stream: $SB_ANSWER"; ktap_ok new_stream_bit_exact
+    else
+        ktap_fail new_stream_bit_exact "$SB_ANSWER"
+    fi
+}
+# ktap_recovered: the 4 recovery cases after a fault that made the driver tear the stream down.
+ktap_recovered() {
+    ktap_indication_answered
+    ktap_dsp_released
+    ktap_headset_back
+    ktap_new_stream_exact
+}
+# headset_path: the headset's sysfs folder (1-1).
+headset_path() { echo /sys/bus/usb/devices/1-1; }
+# audio_interfaces: the sysfs names of the headset's audio interfaces (class 01).
+audio_interfaces() {
+    for _i in /sys/bus/usb/devices/1-1:1.*; do
+        [ "$(cat "$_i/bInterfaceClass" 2>/dev/null)" = 01 ] && basename "$_i"
+    done
+}

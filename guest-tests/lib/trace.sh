@@ -1,0 +1,22 @@
+# Call chains without dump_stack: a kprobe event with a stacktrace trigger on each function.
+TRACEFS=/sys/kernel/tracing
+# trace_calls FUNC...: record the kernel stack every time one of FUNC (module functions too) runs.
+trace_calls() {
+    [ -e $TRACEFS/kprobe_events ] || mount -t tracefs nodev $TRACEFS 2>/dev/null
+    for _f in "$@"; do
+        echo "p:sb_$_f $_f" >> $TRACEFS/kprobe_events || return 1
+        echo stacktrace > $TRACEFS/events/kprobes/sb_$_f/trigger || return 1
+        echo 1 > $TRACEFS/events/kprobes/sb_$_f/enable || return 1
+    done
+}
+# trace_stacks: the recorded events and stacks, one frame per line ("=> usb_reset_device"). A probe
+# at a function's entry does not see its immediate caller (arm64 has not saved the link register
+# in a frame record yet): the chain shows the caller's caller onwards.
+trace_stacks() { grep -v '^#' $TRACEFS/trace; }
+# trace_chain_has FUNC...: the recorded stacks name every FUNC (in any order).
+trace_chain_has() {
+    _stacks=$(trace_stacks)
+    for _f in "$@"; do
+        echo "$_stacks" | grep -Eq "=> $_f(\+|\$)" || { echo "no $_f in the recorded stacks"; return 1; }
+    done
+}
