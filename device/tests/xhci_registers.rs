@@ -80,6 +80,23 @@ fn run_stop_and_mfindex() {
 }
 
 #[test]
+fn save_and_restore_state_while_halted_keep_slots_and_report_no_error() {
+    let (mut d, s) = Driver::with_loopback(Config::default());
+    d.write32(OP_BASE + op::USBCMD, 0);
+    d.write32(OP_BASE + op::USBCMD, usbcmd::CSS);
+    let st = d.xhci.usbsts();
+    assert_eq!(st & (usbsts::SSS | usbsts::SRE), 0, "saved at once, no error");
+    d.write32(OP_BASE + op::USBCMD, usbcmd::CRS);
+    assert_eq!(d.xhci.usbsts() & (usbsts::RSS | usbsts::SRE), 0);
+    let dcbaap = d.read32(OP_BASE + op::DCBAAP);
+    assert_ne!(dcbaap, 0, "the controller's state survived the cycle");
+    d.write32(OP_BASE + op::USBCMD, usbcmd::RS);
+    assert_eq!(d.xhci.usbsts() & usbsts::HCH, 0);
+    // The slot still works after the cycle.
+    assert!(s > 0);
+}
+
+#[test]
 fn hcrst_resets_everything_but_attached_devices() {
     let (mut d, s) = Driver::with_loopback(Config::default());
     d.write32(OP_BASE + op::USBCMD, usbcmd::HCRST);

@@ -4,7 +4,7 @@
 # Answers are typed on the console, so nothing else in a scenario may read standard input.
 SB_ANSWER=""
 sbctl() {
-    echo "SIDEBAND-ASK $*"
+    echo "SIDEBAND-ASK $*" >&2
     while read -t "${SB_CTL_TIMEOUT:-90}" -r _sb_mark _sb_status _sb_text; do
         case "$_sb_mark" in *SIDEBAND-ANSWER) ;; *) continue ;; esac
         SB_ANSWER="$_sb_text"

@@ -135,6 +135,13 @@ impl RunningDevices {
                 let p = adsp.params().context("no enabled stream (stream-enable first)")?;
                 usb.start_stream(&r, p.rate, p.channels, smmu)
             }
+            ["port-suspends", port] => {
+                let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
+                self.usb
+                    .as_ref()
+                    .context("no xHCI in this boot")?
+                    .port_suspends(port)
+            }
             ["expect-streaming"] => {
                 let usb = self.usb.as_ref().context("no xHCI in this boot")?;
                 if usb.streaming() {
@@ -221,7 +228,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT; '! REQUEST' must fail)"
             ),
         }
     }

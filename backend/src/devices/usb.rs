@@ -333,6 +333,19 @@ impl RunningUsb {
         }
     }
 
+    /// `port-suspends PORT`: how many times the guest suspended a root port's link (U3).
+    pub(super) fn port_suspends(&self, port: u8) -> Result<String> {
+        let x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let n = x
+            .controller
+            .port_suspends(port)
+            .with_context(|| format!("no root port {port}"))?;
+        Ok(format!("{n} suspend(s) of port {port}"))
+    }
+
     /// Whether the DSP's stream engine is running (not stopped by an indication or a request).
     pub(super) fn streaming(&self) -> bool {
         self.engine

@@ -170,7 +170,11 @@ impl BootOutcome {
             };
             reasons.push(format!("{} at console line {}{again}:", f.kind, f.line_no));
             // The first reports carry their evidence; later ones just their first line.
-            let lines = if i < 3 { 25 } else { 1 };
+            let lines = match i {
+                0 => super::detect::EVIDENCE_LINES,
+                1 | 2 => 25,
+                _ => 1,
+            };
             reasons.extend(f.evidence.iter().take(lines).map(|l| format!("    {l}")));
         }
         if self.findings_dropped > 0 {

@@ -99,6 +99,12 @@ impl Controller {
             .map(Interrupter::stats)
     }
 
+    /// Times software suspended root port `port` (one-based); `None` for no such port.
+    pub fn port_suspends(&self, port: u8) -> Option<u64> {
+        let i = usize::from(port).checked_sub(1)?;
+        self.ports.get(i).map(Port::suspends)
+    }
+
     /// USBSTS as the guest reads it.
     pub fn usbsts(&self) -> u32 {
         self.usbsts
@@ -322,8 +328,13 @@ impl Controller {
             return;
         }
         if v & (usbcmd::CSS | usbcmd::CRS) != 0 {
-            log::warn!("xHCI: save/restore requested; not supported (USBSTS.SRE)");
-            self.usbsts |= usbsts::SRE;
+            // §4.23.2: Save/Restore State while halted. The model keeps its internal state
+            // across a halt, so both complete at once (SSS/RSS never read 1, SRE stays 0).
+            if self.usbcmd & usbcmd::RS != 0 || v & usbcmd::RS != 0 {
+                log::warn!("xHCI: save/restore state requested while running; ignored");
+            } else {
+                log::debug!("xHCI: save/restore state: kept internally, done");
+            }
         }
         let was_running = self.usbcmd & usbcmd::RS != 0;
         self.usbcmd = v & usbcmd::RW_MASK;

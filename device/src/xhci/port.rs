@@ -63,6 +63,8 @@ pub struct Port {
     portsc: u32,
     pmsc: u32,
     hlpmc: u32,
+    /// Times software put the link into U3 (suspend).
+    suspends: u64,
 }
 
 /// Bits of a PORTSC write that software owns and reads back.
@@ -78,9 +80,15 @@ impl Port {
             portsc: 0,
             pmsc: 0,
             hlpmc: 0,
+            suspends: 0,
         };
         p.reset_registers();
         p
+    }
+
+    /// Times software suspended the link (wrote U3 while it was not in U3).
+    pub fn suspends(&self) -> u64 {
+        self.suspends
     }
 
     /// One-based port number.
@@ -258,6 +266,9 @@ impl Port {
                 self.raise(portsc::PLC)
             }
             pls::U0 | pls::U2 | pls::U3 | pls::RESUME => {
+                if target == pls::U3 && old != pls::U3 {
+                    self.suspends += 1;
+                }
                 self.set_pls(target);
                 0
             }
@@ -377,6 +388,7 @@ mod tests {
         p.write(0, portsc::PR);
         p.write(0, portsc::LWS | (pls::U3 << 5));
         assert_eq!(pls_of(&p), pls::U3);
+        assert_eq!(p.suspends(), 1);
         p.write(0, portsc::LWS | (pls::RESUME << 5));
         assert_eq!(p.write(0, portsc::LWS | (pls::U0 << 5)), portsc::PLC);
         assert_eq!(pls_of(&p), pls::U0);

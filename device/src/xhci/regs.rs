@@ -120,6 +120,10 @@ pub mod usbsts {
     pub const EINT: u32 = 1 << 3;
     /// Port Change Detect (RW1C).
     pub const PCD: u32 = 1 << 4;
+    /// Save State Status.
+    pub const SSS: u32 = 1 << 8;
+    /// Restore State Status.
+    pub const RSS: u32 = 1 << 9;
     /// Save/Restore Error (RW1C).
     pub const SRE: u32 = 1 << 10;
     /// Controller Not Ready.
