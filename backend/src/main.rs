@@ -2,6 +2,7 @@
 //! audio offload hardware, runs scenarios in it and reports KTAP and JUnit.
 
 mod audio;
+mod capture;
 mod devices;
 mod image;
 mod paths;
@@ -106,6 +107,13 @@ struct Common {
     /// such as `uac2:rates=48000,96000:bits=16,24:ch=2:ppm=+100`.
     #[arg(long, default_value = devices::DEFAULT_HEADSET)]
     headset: String,
+    /// Capture every USB transfer (offloaded streams included) to this pcap file (usbmon format,
+    /// for Wireshark); with several scenarios, one file each (FILE-SCENARIO.pcap).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Size cap of a capture file, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pcap_limit: u64,
 }
 
 impl Common {
@@ -131,6 +139,11 @@ impl Common {
                 DeviceSet::all()
             },
             headset: self.headset.clone(),
+            pcap: self.pcap.as_ref().map(|p| runner::Capture {
+                path: p.clone(),
+                cap: self.pcap_limit.saturating_mul(1 << 20),
+                per_scenario: false,
+            }),
         })
     }
 }
@@ -216,13 +229,16 @@ fn qemu_version(p: &runner::Prepared) -> String {
 }
 
 fn test(common: &Common, scenarios: &[String], junit: Option<PathBuf>) -> Result<ExitCode> {
-    let opts = common.options()?;
+    let mut opts = common.options()?;
     let p = runner::prepare(&opts)?;
     let names = if scenarios.is_empty() {
         vec!["smoke".to_string()]
     } else {
         scenarios.to_vec()
     };
+    if let Some(c) = opts.pcap.as_mut() {
+        c.per_scenario = names.len() > 1;
+    }
     let mut results = Vec::new();
     for name in &names {
         results.push(runner::run_scenario(&p, &opts, name)?);

@@ -34,6 +34,37 @@ pub struct RunOptions {
     pub devices: DeviceSet,
     /// The headset's profile (`headset-uac2`, `uac2:rates=48000:bits=16:ch=8`, `uac1`, ...).
     pub headset: String,
+    /// Capture every USB transfer to this pcap file (one per scenario when several run).
+    pub pcap: Option<Capture>,
+}
+
+/// Where `--pcap` captures go.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The file (a scenario's name is added when several scenarios run).
+    pub path: PathBuf,
+    /// Size cap in bytes.
+    pub cap: u64,
+    /// Several scenarios run: one file each.
+    pub per_scenario: bool,
+}
+
+impl Capture {
+    /// The file for `scenario`: `FILE` itself, or `STEM-SCENARIO.EXT` when several run.
+    pub fn path_for(&self, scenario: &str) -> PathBuf {
+        if !self.per_scenario {
+            return self.path.clone();
+        }
+        let stem = self
+            .path
+            .file_stem()
+            .map_or("capture".into(), |s| s.to_string_lossy().into_owned());
+        let ext = self
+            .path
+            .extension()
+            .map_or("pcap".into(), |s| s.to_string_lossy().into_owned());
+        self.path.with_file_name(format!("{stem}-{scenario}.{ext}"))
+    }
 }
 
 /// A booted-and-judged scenario.
@@ -77,6 +108,14 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
 pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
     let running =
         RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario), &opts.headset)?;
+    let pcap = opts.pcap.as_ref().map(|c| (c.path_for(scenario), c.cap));
+    if let Some((path, cap)) = &pcap {
+        running.start_capture(path, *cap)?;
+        eprintln!(
+            "[sideband] scenario {scenario}: capturing USB traffic to {}",
+            path.display()
+        );
+    }
     let mut backend_failures = Vec::new();
     let mut requests = Vec::new();
     let spec = BootSpec {
@@ -114,6 +153,11 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         (f, true) => f,
         (None, false) => Some(backend_failures.join("\n")),
         (Some(f), false) => Some(format!("{}\n{f}", backend_failures.join("\n"))),
+    };
+    // The capture of a failed scenario is evidence: name it with the failure.
+    let failure = match (failure, &pcap) {
+        (Some(f), Some((path, _))) => Some(format!("{f}\nUSB capture: {}", path.display())),
+        (f, _) => f,
     };
     eprintln!(
         "[sideband] scenario {scenario}: {} in {:.1}s",

@@ -88,6 +88,15 @@ impl RunningDevices {
         })
     }
 
+    /// Captures every USB transfer (offloaded ones included) to the pcap file `path`, at most
+    /// `cap` bytes; the summary names the file. Before QEMU starts, to see enumeration.
+    pub fn start_capture(&self, path: &std::path::Path, cap: u64) -> Result<()> {
+        self.usb
+            .as_ref()
+            .context("no xHCI in this boot: nothing to capture")?
+            .start_capture(path, cap)
+    }
+
     /// Executes a request from a guest scenario (see `vm::session::CONTROL_MARKER`). A request
     /// written `! REQUEST` must fail: it succeeds with the error it got.
     pub fn control(&self, request: &str, qemu_pid: u32) -> Result<String> {

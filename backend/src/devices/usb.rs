@@ -15,6 +15,7 @@ use super::stream::{engine_hook, EngineRun, EngineSlot, StreamShape};
 use super::xhci::{XhciClock, XhciFunction};
 use super::{HEADSET_PORT, LOOPBACK_PORT};
 use crate::audio::recording::{Recording, RecordingSink, DEFAULT_CAP};
+use crate::capture::CaptureWriter;
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
 use crate::transport::vfio_user::VfioUserFunction;
@@ -31,6 +32,7 @@ pub(super) struct RunningUsb {
     recording: Arc<Mutex<Recording>>,
     dma: DmaMemory,
     pub(super) engine: EngineSlot,
+    capture: Mutex<Option<CaptureWriter>>,
     // Dropped first: the clock stops before the server and the model go away.
     _clock: XhciClock,
     _server: VfioUserFunction,
@@ -77,9 +79,35 @@ impl RunningUsb {
             recording,
             dma,
             engine,
+            capture: Mutex::default(),
             _clock: clock,
             _server: server,
         })
+    }
+
+    /// Starts capturing every transfer to the pcap file `path` (at most `cap` bytes).
+    pub(super) fn start_capture(&self, path: &std::path::Path, cap: u64) -> Result<()> {
+        let (writer, observer) = CaptureWriter::create(path, cap, crate::capture::epoch_us())
+            .with_context(|| format!("cannot create the capture {}", path.display()))?;
+        let mut x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        x.controller.set_observer(Some(Box::new(observer)));
+        *self
+            .capture
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))? = Some(writer);
+        Ok(())
+    }
+
+    /// Stops the capture: detaches the observer and waits for the file to be complete.
+    fn finish_capture(&self) -> Option<crate::capture::CaptureSummary> {
+        let writer = self.capture.lock().ok()?.take()?;
+        if let Ok(mut x) = self.xhci.lock() {
+            x.controller.set_observer(None);
+        }
+        Some(writer.finish())
     }
 
     /// `unplug PORT` / `plug PORT`: hot-unplug a root port's device and plug it back.
@@ -398,6 +426,9 @@ impl RunningUsb {
 
     pub(super) fn summary(&self) -> Vec<String> {
         let mut lines = Vec::new();
+        if let Some(c) = self.finish_capture() {
+            lines.push(c.to_string());
+        }
         if let Ok(mut r) = self.recording.lock() {
             for f in r.finish() {
                 lines.push(format!(
