@@ -170,6 +170,19 @@ fn offloaded_stream_capture_decodes_in_tshark_and_matches_the_recording() {
         })
         .unwrap_or_else(|| panic!("no WAV of stream {stream} in {wavs:?}"));
     let recorded = wav_data(wav);
+    // Every stream has its picture next to its WAV.
+    for w in &wavs {
+        let png = w.with_extension("png");
+        let b = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert_eq!(&b[1..4], b"PNG");
+        let (width, height) = (
+            u32::from_be_bytes(b[16..20].try_into().unwrap()),
+            u32::from_be_bytes(b[20..24].try_into().unwrap()),
+        );
+        assert_eq!((width, height), (1200, 900), "{}", png.display());
+        assert!(b.len() > 10_000, "{}: {} bytes", png.display(), b.len());
+    }
+    assert!(stdout.contains("headset picture: stream"), "{stdout}");
     assert_eq!(payload.len(), recorded.len());
     assert!(payload == recorded, "the captured payload is the recording");
     // Completions on the same bus, none of them errors.

@@ -431,6 +431,21 @@ impl RunningUsb {
         }
         if let Ok(mut r) = self.recording.lock() {
             for f in r.finish() {
+                match &f.picture {
+                    Some(Ok(p)) => lines.push(format!(
+                        "headset picture: stream {} {}-> {}",
+                        f.stream,
+                        p.glitch.map_or(String::new(), |g| format!(
+                            "first {} at frame {} ",
+                            g.kind, g.frame
+                        )),
+                        p.path.display()
+                    )),
+                    Some(Err(e)) => {
+                        lines.push(format!("headset picture: stream {}: {e}", f.stream))
+                    }
+                    None => {}
+                }
                 lines.push(format!(
                     "headset recording: stream {} ({} Hz, {}-bit, {} ch) {} bytes{} -> {}",
                     f.stream,
