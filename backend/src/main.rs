@@ -3,6 +3,7 @@
 
 mod audio;
 mod capture;
+mod ctl;
 mod devices;
 mod image;
 mod paths;
@@ -63,6 +64,22 @@ enum Cmd {
     CheckConfig {
         /// A .config file or a kernel build tree.
         path: PathBuf,
+    },
+    /// Send a request to a running boot's control socket (`stats`, `unplug 1`, ...); print the
+    /// answer; exit 1 when the request failed.
+    Ctl {
+        /// The socket (default: OUT/sideband-ctl.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// The output folder of the boot.
+        #[arg(long, default_value = "sideband-out")]
+        out: PathBuf,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// The request, e.g. `stats`.
+        #[arg(required = true)]
+        request: Vec<String>,
     },
     /// Measure boot-to-ready time over several boots.
     BenchBoot {
@@ -144,6 +161,7 @@ impl Common {
                 cap: self.pcap_limit.saturating_mul(1 << 20),
                 per_scenario: false,
             }),
+            progress: false,
         })
     }
 }
@@ -167,7 +185,8 @@ fn setup(common: &Common) -> Result<ExitCode> {
 const MAIN_SCENARIO: &str = "offload-playback";
 
 fn run_main_job(common: &Common) -> Result<ExitCode> {
-    let opts = common.options()?;
+    let mut opts = common.options()?;
+    opts.progress = true;
     let p = runner::prepare(&opts)?;
     let r = runner::run_scenario(&p, &opts, MAIN_SCENARIO)?;
     runner::write_reports(
@@ -295,6 +314,25 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
     })
 }
 
+fn ctl_request(
+    socket: Option<PathBuf>,
+    out: &std::path::Path,
+    timeout: u64,
+    request: &[String],
+) -> Result<ExitCode> {
+    let socket = socket.unwrap_or_else(|| ctl::socket_path(out));
+    match ctl::client::request(&socket, &request.join(" "), Duration::from_secs(timeout))? {
+        Ok(answer) => {
+            println!("{answer}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            eprintln!("sideband ctl: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn check_config(path: &std::path::Path) -> Result<ExitCode> {
     let config = if path.is_dir() {
         path.join(".config")
@@ -355,6 +393,12 @@ fn main() -> ExitCode {
         } => test(common, scenarios, junit.clone()),
         Cmd::Boot { common, scenario } => boot(common, scenario.clone()),
         Cmd::CheckConfig { path } => check_config(path),
+        Cmd::Ctl {
+            socket,
+            out,
+            timeout,
+            request,
+        } => ctl_request(socket.clone(), out, *timeout, request),
         Cmd::BenchBoot { common, count } => bench_boot(common, *count),
     };
     match result {

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use crate::ctl;
 use crate::devices::RunningDevices;
 use crate::image::{self, Image, KernelChoice};
 use crate::paths;
@@ -36,6 +39,8 @@ pub struct RunOptions {
     pub headset: String,
     /// Capture every USB transfer to this pcap file (one per scenario when several run).
     pub pcap: Option<Capture>,
+    /// Print a progress line while the DSP streams.
+    pub progress: bool,
 }
 
 /// Where `--pcap` captures go.
@@ -133,17 +138,38 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         "[sideband] scenario {scenario}: booting {}",
         p.image.release
     );
-    let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
-        let answer = running.control(req, qemu_pid);
-        match &answer {
-            Ok(a) => requests.push(format!("{req}: {a}")),
-            Err(e) => {
-                requests.push(format!("{req}: FAILED: {e:#}"));
-                backend_failures.push(format!("backend request `{req}` failed: {e:#}"));
-            }
+    // The control socket (`sideband ctl`) and the progress line run beside the boot.
+    let ctl_path = ctl::socket_path(&opts.out_dir);
+    let listener = ctl::server::bind(&ctl_path)
+        .with_context(|| format!("cannot create the control socket {}", ctl_path.display()))?;
+    eprintln!(
+        "[sideband] scenario {scenario}: control socket {} (`sideband ctl --socket PATH stats`)",
+        ctl_path.display()
+    );
+    let qemu = AtomicU32::new(0);
+    let stop = AtomicBool::new(false);
+    let handle = |req: &str| running.control(req, qemu.load(Ordering::Relaxed));
+    let outcome = std::thread::scope(|sc| {
+        sc.spawn(|| ctl::server::serve(&listener, &stop, &handle));
+        if opts.progress {
+            sc.spawn(|| progress(&running, &stop));
         }
-        answer
+        let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
+            qemu.store(qemu_pid, Ordering::Relaxed);
+            let answer = running.control(req, qemu_pid);
+            match &answer {
+                Ok(a) => requests.push(format!("{req}: {a}")),
+                Err(e) => {
+                    requests.push(format!("{req}: FAILED: {e:#}"));
+                    backend_failures.push(format!("backend request `{req}` failed: {e:#}"));
+                }
+            }
+            answer
+        });
+        stop.store(true, Ordering::Relaxed);
+        outcome
     })?;
+    let _ = std::fs::remove_file(&ctl_path);
     let devices = running.summary();
     drop(running);
     for line in &devices {
@@ -175,6 +201,38 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         requests,
         failure,
     })
+}
+
+/// Prints the stream's figures while the DSP streams: on a terminal one line rewritten every
+/// second, otherwise (CI logs) a line every 5 seconds.
+fn progress(running: &RunningDevices, stop: &AtomicBool) {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let every = Duration::from_secs(if tty { 1 } else { 5 });
+    let mut last = std::time::Instant::now();
+    let mut shown = false;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() < every {
+            continue;
+        }
+        last = std::time::Instant::now();
+        match crate::devices::progress_line(&running.stats()) {
+            Some(line) if tty => {
+                eprint!("\r\x1b[2K[sideband] {line}");
+                shown = true;
+            }
+            Some(line) => eprintln!("[sideband] {line}"),
+            None if shown => {
+                eprintln!();
+                shown = false;
+            }
+            None => {}
+        }
+    }
+    if shown {
+        eprintln!();
+    }
 }
 
 /// Writes `results.ktap` and the JUnit file; returns the KTAP text.

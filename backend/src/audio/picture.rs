@@ -192,12 +192,11 @@ fn spectrum(area: &Area<'_>, s: &Samples, labels: bool) -> DrawResult {
     let frames = s.frames();
     let mut sum = vec![0f64; FFT_LEN / 2];
     let windows = (frames / FFT_LEN).min(MAX_WINDOWS);
-    if windows > 0 {
+    if let Some(step) = frames.checked_div(windows) {
         let fft = rustfft::FftPlanner::<f64>::new().plan_fft_forward(FFT_LEN);
         let hann: Vec<f64> = (0..FFT_LEN)
             .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / FFT_LEN as f64).cos())
             .collect();
-        let step = frames / windows;
         let mut buf = vec![Complex::new(0.0, 0.0); FFT_LEN];
         for w in 0..windows {
             let start = w * step;

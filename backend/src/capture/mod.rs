@@ -5,7 +5,7 @@
 pub mod usbmon;
 pub mod writer;
 
-pub use writer::{CaptureCounters, CaptureObserver, CaptureSummary, CaptureWriter};
+pub use writer::{CaptureSummary, CaptureWriter};
 
 /// Microseconds since 1970 now: the timestamp of the capture's bus time 0 is this minus the bus
 /// time already elapsed.

@@ -24,15 +24,15 @@ use crate::vm::machine::Q6USB_ENDPOINT;
 /// The xHCI, its clock and the devices on its ports.
 #[derive(Debug)]
 pub(super) struct RunningUsb {
-    xhci: Arc<Mutex<XhciFunction>>,
+    pub(super) xhci: Arc<Mutex<XhciFunction>>,
     /// Devices unplugged by a control request, by port, waiting to be plugged back.
     parked: Mutex<std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>>,
     msix: MsixFds,
-    headset: SharedDevice<UacDevice>,
+    pub(super) headset: SharedDevice<UacDevice>,
     recording: Arc<Mutex<Recording>>,
     dma: DmaMemory,
     pub(super) engine: EngineSlot,
-    capture: Mutex<Option<CaptureWriter>>,
+    pub(super) capture: Mutex<Option<CaptureWriter>>,
     // Dropped first: the clock stops before the server and the model go away.
     _clock: XhciClock,
     _server: VfioUserFunction,
@@ -433,8 +433,9 @@ impl RunningUsb {
             for f in r.finish() {
                 match &f.picture {
                     Some(Ok(p)) => lines.push(format!(
-                        "headset picture: stream {} {}-> {}",
+                        "headset picture: stream {} ({} frames) {}-> {}",
                         f.stream,
+                        p.frames,
                         p.glitch.map_or(String::new(), |g| format!(
                             "first {} at frame {} ",
                             g.kind, g.frame
