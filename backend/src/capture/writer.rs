@@ -15,6 +15,8 @@ use super::usbmon;
 
 /// Records waiting for the writer thread (a second of a 8 kHz stream and its control traffic).
 const QUEUE: usize = 16_384;
+/// How long the writer lets transfers gather before it writes them.
+const BATCH: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Live figures of a capture.
 #[derive(Debug, Default)]
@@ -150,27 +152,51 @@ fn write_loop(
     let mut buf = Vec::with_capacity(4096);
     let mut error = None;
     let mut seq = 0u64;
-    // Ends when the observer is dropped (detached from the controller).
-    for r in rx {
-        seq += 1;
-        buf.clear();
-        usbmon::encode(&mut buf, &r, seq, epoch_us);
-        let bytes = c.bytes.load(Ordering::Relaxed);
-        if error.is_some() || bytes + buf.len() as u64 > cap {
-            c.dropped_cap.fetch_add(1, Ordering::Relaxed);
-            continue;
+    // Ends when the observer is dropped (detached from the controller). The writer wakes at
+    // most every BATCH, not once per transfer: a wake-up per isochronous packet (8000 a second)
+    // would cost more CPU than encoding them.
+    let mut pending = Vec::new();
+    while let Ok(first) = rx.recv() {
+        pending.push(first);
+        std::thread::sleep(BATCH);
+        pending.extend(rx.try_iter());
+        for r in pending.drain(..) {
+            write_one(
+                &r, &mut seq, &mut buf, &mut file, c, cap, epoch_us, &mut error,
+            );
         }
-        if let Err(e) = file.write_all(&buf) {
-            error = Some(e.to_string());
-            continue;
-        }
-        c.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
-        c.transfers.fetch_add(1, Ordering::Relaxed);
     }
     if let Err(e) = file.flush() {
         error.get_or_insert(e.to_string());
     }
     error
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_one(
+    r: &TransferRecord,
+    seq: &mut u64,
+    buf: &mut Vec<u8>,
+    file: &mut std::io::BufWriter<std::fs::File>,
+    c: &CaptureCounters,
+    cap: u64,
+    epoch_us: u64,
+    error: &mut Option<String>,
+) {
+    *seq += 1;
+    buf.clear();
+    usbmon::encode(buf, r, *seq, epoch_us);
+    let bytes = c.bytes.load(Ordering::Relaxed);
+    if error.is_some() || bytes + buf.len() as u64 > cap {
+        c.dropped_cap.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if let Err(e) = file.write_all(buf) {
+        *error = Some(e.to_string());
+        return;
+    }
+    c.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    c.transfers.fetch_add(1, Ordering::Relaxed);
 }
 
 #[cfg(test)]
