@@ -2,6 +2,8 @@
 //! audio offload hardware, runs scenarios in it and reports KTAP and JUnit.
 
 mod audio;
+mod capture;
+mod ctl;
 mod devices;
 mod image;
 mod paths;
@@ -73,6 +75,22 @@ enum Cmd {
         /// A .config file or a kernel build tree.
         path: PathBuf,
     },
+    /// Send a request to a running boot's control socket (`stats`, `unplug 1`, ...); print the
+    /// answer; exit 1 when the request failed.
+    Ctl {
+        /// The socket (default: OUT/sideband-ctl.sock).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// The output folder of the boot.
+        #[arg(long, default_value = "sideband-out")]
+        out: PathBuf,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// The request, e.g. `stats`.
+        #[arg(required = true)]
+        request: Vec<String>,
+    },
     /// Measure boot-to-ready time over several boots.
     BenchBoot {
         #[command(flatten)]
@@ -117,6 +135,13 @@ struct Common {
     /// such as `uac2:rates=48000,96000:bits=16,24:ch=2:ppm=+100`.
     #[arg(long, default_value = devices::DEFAULT_HEADSET)]
     headset: String,
+    /// Capture every USB transfer (offloaded streams included) to this pcap file (usbmon format,
+    /// for Wireshark); with several scenarios, one file each (FILE-SCENARIO.pcap).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Size cap of a capture file, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pcap_limit: u64,
 }
 
 impl Common {
@@ -149,6 +174,12 @@ impl Common {
                 DeviceSet::all()
             },
             headset: self.headset.clone(),
+            pcap: self.pcap.as_ref().map(|p| runner::Capture {
+                path: p.clone(),
+                cap: self.pcap_limit.saturating_mul(1 << 20),
+                per_scenario: false,
+            }),
+            progress: false,
         })
     }
 }
@@ -172,7 +203,8 @@ fn setup(common: &Common) -> Result<ExitCode> {
 const MAIN_SCENARIO: &str = "offload-playback";
 
 fn run_main_job(common: &Common) -> Result<ExitCode> {
-    let opts = common.options()?;
+    let mut opts = common.options()?;
+    opts.progress = true;
     let p = runner::prepare(&opts)?;
     let r = runner::run_scenario(&p, &opts, MAIN_SCENARIO)?;
     runner::write_reports(
@@ -249,7 +281,16 @@ fn test(common: &Common, patterns: &[String], junit: Option<PathBuf>) -> Result<
             true => common.out.join(kernel.to_string().replace('/', "_")),
             false => common.out.clone(),
         };
-        let opts = common.options_for(kernel.clone(), &out)?;
+        let mut opts = common.options_for(kernel.clone(), &out)?;
+        if let Some(c) = opts.pcap.as_mut() {
+            c.per_scenario = selected.len() > 1;
+            if matrix {
+                // Each kernel's captures go to its own folder.
+                if let Some(name) = c.path.file_name() {
+                    c.path = out.join(name);
+                }
+            }
+        }
         let p = runner::prepare(&opts)?;
         let total = selected.len();
         for (i, s) in selected.iter().enumerate() {
@@ -347,6 +388,25 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
     })
 }
 
+fn ctl_request(
+    socket: Option<PathBuf>,
+    out: &std::path::Path,
+    timeout: u64,
+    request: &[String],
+) -> Result<ExitCode> {
+    let socket = socket.unwrap_or_else(|| ctl::socket_path(out));
+    match ctl::client::request(&socket, &request.join(" "), Duration::from_secs(timeout))? {
+        Ok(answer) => {
+            println!("{answer}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(why) => {
+            eprintln!("sideband ctl: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
 fn check_config(path: &std::path::Path) -> Result<ExitCode> {
     let config = if path.is_dir() {
         path.join(".config")
@@ -414,6 +474,12 @@ fn main() -> ExitCode {
         ),
         Cmd::Boot { common, scenario } => boot(common, scenario.clone()),
         Cmd::CheckConfig { path } => check_config(path),
+        Cmd::Ctl {
+            socket,
+            out,
+            timeout,
+            request,
+        } => ctl_request(socket.clone(), out, *timeout, request),
         Cmd::BenchBoot { common, count } => bench_boot(common, *count),
     };
     match result {

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use crate::ctl;
 use crate::devices::RunningDevices;
 use crate::image::{self, Image, KernelChoice};
 use crate::paths;
@@ -35,6 +38,39 @@ pub struct RunOptions {
     pub devices: DeviceSet,
     /// The headset's profile (`headset-uac2`, `uac2:rates=48000:bits=16:ch=8`, `uac1`, ...).
     pub headset: String,
+    /// Capture every USB transfer to this pcap file (one per scenario when several run).
+    pub pcap: Option<Capture>,
+    /// Print a progress line while the DSP streams.
+    pub progress: bool,
+}
+
+/// Where `--pcap` captures go.
+#[derive(Clone, Debug)]
+pub struct Capture {
+    /// The file (a scenario's name is added when several scenarios run).
+    pub path: PathBuf,
+    /// Size cap in bytes.
+    pub cap: u64,
+    /// Several scenarios run: one file each.
+    pub per_scenario: bool,
+}
+
+impl Capture {
+    /// The file for `scenario`: `FILE` itself, or `STEM-SCENARIO.EXT` when several run.
+    pub fn path_for(&self, scenario: &str) -> PathBuf {
+        if !self.per_scenario {
+            return self.path.clone();
+        }
+        let stem = self
+            .path
+            .file_stem()
+            .map_or("capture".into(), |s| s.to_string_lossy().into_owned());
+        let ext = self
+            .path
+            .extension()
+            .map_or("pcap".into(), |s| s.to_string_lossy().into_owned());
+        self.path.with_file_name(format!("{stem}-{scenario}.{ext}"))
+    }
 }
 
 /// A booted-and-judged scenario.
@@ -132,6 +168,14 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     let expected = header.expectation(opts.kernel.variant()).cloned();
     let running =
         RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario), &opts.headset)?;
+    let pcap = opts.pcap.as_ref().map(|c| (c.path_for(scenario), c.cap));
+    if let Some((path, cap)) = &pcap {
+        running.start_capture(path, *cap)?;
+        eprintln!(
+            "[sideband] scenario {scenario}: capturing USB traffic to {}",
+            path.display()
+        );
+    }
     let mut backend_failures = Vec::new();
     let mut requests = Vec::new();
     let spec = BootSpec {
@@ -149,17 +193,38 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         "[sideband] scenario {scenario}: booting {}",
         p.image.release
     );
-    let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
-        let answer = running.control(req, qemu_pid);
-        match &answer {
-            Ok(a) => requests.push(format!("{req}: {a}")),
-            Err(e) => {
-                requests.push(format!("{req}: FAILED: {e:#}"));
-                backend_failures.push(format!("backend request `{req}` failed: {e:#}"));
-            }
+    // The control socket (`sideband ctl`) and the progress line run beside the boot.
+    let ctl_path = ctl::socket_path(&opts.out_dir);
+    let listener = ctl::server::bind(&ctl_path)
+        .with_context(|| format!("cannot create the control socket {}", ctl_path.display()))?;
+    eprintln!(
+        "[sideband] scenario {scenario}: control socket {} (`sideband ctl --socket PATH stats`)",
+        ctl_path.display()
+    );
+    let qemu = AtomicU32::new(0);
+    let stop = AtomicBool::new(false);
+    let handle = |req: &str| running.control(req, qemu.load(Ordering::Relaxed));
+    let outcome = std::thread::scope(|sc| {
+        sc.spawn(|| ctl::server::serve(&listener, &stop, &handle));
+        if opts.progress {
+            sc.spawn(|| progress(&running, &stop));
         }
-        answer
+        let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
+            qemu.store(qemu_pid, Ordering::Relaxed);
+            let answer = running.control(req, qemu_pid);
+            match &answer {
+                Ok(a) => requests.push(format!("{req}: {a}")),
+                Err(e) => {
+                    requests.push(format!("{req}: FAILED: {e:#}"));
+                    backend_failures.push(format!("backend request `{req}` failed: {e:#}"));
+                }
+            }
+            answer
+        });
+        stop.store(true, Ordering::Relaxed);
+        outcome
     })?;
+    let _ = std::fs::remove_file(&ctl_path);
     let devices = running.summary();
     drop(running);
     write_backend_log(&opts.out_dir.join(scenario), &requests, &devices);
@@ -170,6 +235,11 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         (f, true) => f,
         (None, false) => Some(backend_failures.join("\n")),
         (Some(f), false) => Some(format!("{}\n{f}", backend_failures.join("\n"))),
+    };
+    // The capture of a failed scenario is evidence: name it with the failure.
+    let failure = match (failure, &pcap) {
+        (Some(f), Some((path, _))) => Some(format!("{f}\nUSB capture: {}", path.display())),
+        (f, _) => f,
     };
     let result = ScenarioResult {
         name: scenario.to_string(),
@@ -208,6 +278,38 @@ fn write_backend_log(dir: &Path, requests: &[String], devices: &[String]) {
         std::fs::create_dir_all(dir).and_then(|()| std::fs::write(dir.join("backend.log"), text))
     {
         log::warn!("cannot write {}/backend.log: {e}", dir.display());
+    }
+}
+
+/// Prints the stream's figures while the DSP streams: on a terminal one line rewritten every
+/// second, otherwise (CI logs) a line every 5 seconds.
+fn progress(running: &RunningDevices, stop: &AtomicBool) {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let every = Duration::from_secs(if tty { 1 } else { 5 });
+    let mut last = std::time::Instant::now();
+    let mut shown = false;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() < every {
+            continue;
+        }
+        last = std::time::Instant::now();
+        match crate::devices::progress_line(&running.stats()) {
+            Some(line) if tty => {
+                eprint!("\r\x1b[2K[sideband] {line}");
+                shown = true;
+            }
+            Some(line) => eprintln!("[sideband] {line}"),
+            None if shown => {
+                eprintln!();
+                shown = false;
+            }
+            None => {}
+        }
+    }
+    if shown {
+        eprintln!();
     }
 }
 

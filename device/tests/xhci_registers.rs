@@ -85,7 +85,11 @@ fn save_and_restore_state_while_halted_keep_slots_and_report_no_error() {
     d.write32(OP_BASE + op::USBCMD, 0);
     d.write32(OP_BASE + op::USBCMD, usbcmd::CSS);
     let st = d.xhci.usbsts();
-    assert_eq!(st & (usbsts::SSS | usbsts::SRE), 0, "saved at once, no error");
+    assert_eq!(
+        st & (usbsts::SSS | usbsts::SRE),
+        0,
+        "saved at once, no error"
+    );
     d.write32(OP_BASE + op::USBCMD, usbcmd::CRS);
     assert_eq!(d.xhci.usbsts() & (usbsts::RSS | usbsts::SRE), 0);
     let dcbaap = d.read32(OP_BASE + op::DCBAAP);

@@ -2,5 +2,7 @@
 //! guest sent.
 
 pub mod counter;
+pub mod glitch;
+pub mod picture;
 pub mod recording;
 pub mod wav;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use sideband_device::usb::uac::{RecordSink, RecordedChunk, StreamFormat};
 
 use super::counter::CounterCheck;
+use super::picture::{self, Picture};
 use super::wav::WavWriter;
 
 /// Default cap of one stream's WAV data (a minute of 8-channel 32-bit 384 kHz audio is 737 MB;
@@ -29,6 +30,9 @@ pub struct StreamFile {
     pub bytes: u64,
     /// Bytes past the cap, once finished.
     pub dropped: u64,
+    /// The picture next to the WAV (waveform, zoom on the first glitch, spectrum), once
+    /// finished; or why there is none.
+    pub picture: Option<Result<Picture, String>>,
 }
 
 /// Every stream the headset recorded in one boot.
@@ -85,6 +89,7 @@ impl Recording {
                 writer,
                 bytes: 0,
                 dropped: 0,
+                picture: None,
             });
         }
         let Some(s) = self.streams.last_mut() else {
@@ -119,9 +124,22 @@ impl Recording {
         }
     }
 
-    /// Finishes the open file; the streams recorded so far.
+    /// Finishes the open file and draws the picture of every stream that has none yet (here,
+    /// not as each stream ends: drawing takes longer than a service interval, and streams end
+    /// on the bus's clock); the streams recorded so far.
     pub fn finish(&mut self) -> &[StreamFile] {
         self.finish_last();
+        for s in &mut self.streams {
+            if s.picture.is_none() && s.writer.is_none() && s.bytes > 0 {
+                let f = s.format;
+                s.picture = Some(picture::draw_wav(
+                    &s.path,
+                    u32::from(f.bits),
+                    usize::from(f.channels),
+                    f.rate,
+                ));
+            }
+        }
         &self.streams
     }
 
@@ -205,5 +223,8 @@ mod tests {
             .path
             .ends_with("headset-stream2-48000hz-16bit-2ch.wav"));
         assert_eq!(std::fs::metadata(&files[1].path).unwrap().len(), 444);
+        let pic = files[1].picture.as_ref().unwrap().as_ref().unwrap();
+        assert!(pic.path.ends_with("headset-stream2-48000hz-16bit-2ch.png"));
+        assert!(pic.path.exists());
     }
 }

@@ -5,9 +5,12 @@ use anyhow::{Context, Result};
 
 mod adsp;
 mod cpu;
+mod stats;
 mod stream;
 mod usb;
 mod xhci;
+
+pub use stats::progress_line;
 
 use std::sync::Mutex;
 
@@ -26,6 +29,7 @@ pub struct RunningDevices {
     adsp: Option<RunningAdsp>,
     usb: Option<RunningUsb>,
     cpu: Mutex<Option<CpuMark>>,
+    started: std::time::Instant,
     _dir: tempfile::TempDir,
 }
 
@@ -84,8 +88,23 @@ impl RunningDevices {
             adsp,
             usb,
             cpu: Mutex::default(),
+            started: std::time::Instant::now(),
             _dir: dir,
         })
+    }
+
+    /// Captures every USB transfer (offloaded ones included) to the pcap file `path`, at most
+    /// `cap` bytes; the summary names the file. Before QEMU starts, to see enumeration.
+    pub fn start_capture(&self, path: &std::path::Path, cap: u64) -> Result<()> {
+        self.usb
+            .as_ref()
+            .context("no xHCI in this boot: nothing to capture")?
+            .start_capture(path, cap)
+    }
+
+    /// Live figures (elapsed, the DSP's stream, the headset, interrupters, capture) as JSON.
+    pub fn stats(&self) -> serde_json::Value {
+        stats::stats(self.usb.as_ref(), self.started)
     }
 
     /// Executes a request from a guest scenario (see `vm::session::CONTROL_MARKER`). A request
@@ -199,6 +218,7 @@ impl RunningDevices {
                     None => answer,
                 })
             }
+            ["stats"] => Ok(self.stats().to_string()),
             ["expect-indication"] => {
                 self.adsp.as_ref().context("no ADSP in this boot")?.expect_indication()
             }
@@ -228,7 +248,7 @@ impl RunningDevices {
                 usb.check_counter(n)
             }
             _ => anyhow::bail!(
-                "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT; '! REQUEST' must fail)"
             ),
         }
     }

@@ -15,6 +15,7 @@ use super::stream::{engine_hook, EngineRun, EngineSlot, StreamShape};
 use super::xhci::{XhciClock, XhciFunction};
 use super::{HEADSET_PORT, LOOPBACK_PORT};
 use crate::audio::recording::{Recording, RecordingSink, DEFAULT_CAP};
+use crate::capture::CaptureWriter;
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
 use crate::transport::vfio_user::VfioUserFunction;
@@ -55,14 +56,15 @@ fn playback_engine(
 /// The xHCI, its clock and the devices on its ports.
 #[derive(Debug)]
 pub(super) struct RunningUsb {
-    xhci: Arc<Mutex<XhciFunction>>,
+    pub(super) xhci: Arc<Mutex<XhciFunction>>,
     /// Devices unplugged by a control request, by port, waiting to be plugged back.
     parked: Mutex<std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>>,
     msix: MsixFds,
-    headset: SharedDevice<UacDevice>,
+    pub(super) headset: SharedDevice<UacDevice>,
     recording: Arc<Mutex<Recording>>,
     dma: DmaMemory,
     pub(super) engine: EngineSlot,
+    pub(super) capture: Mutex<Option<CaptureWriter>>,
     // Dropped first: the clock stops before the server and the model go away.
     _clock: XhciClock,
     _server: VfioUserFunction,
@@ -109,9 +111,35 @@ impl RunningUsb {
             recording,
             dma,
             engine,
+            capture: Mutex::default(),
             _clock: clock,
             _server: server,
         })
+    }
+
+    /// Starts capturing every transfer to the pcap file `path` (at most `cap` bytes).
+    pub(super) fn start_capture(&self, path: &std::path::Path, cap: u64) -> Result<()> {
+        let (writer, observer) = CaptureWriter::create(path, cap, crate::capture::epoch_us())
+            .with_context(|| format!("cannot create the capture {}", path.display()))?;
+        let mut x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        x.controller.set_observer(Some(Box::new(observer)));
+        *self
+            .capture
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))? = Some(writer);
+        Ok(())
+    }
+
+    /// Stops the capture: detaches the observer and waits for the file to be complete.
+    fn finish_capture(&self) -> Option<crate::capture::CaptureSummary> {
+        let writer = self.capture.lock().ok()?.take()?;
+        if let Ok(mut x) = self.xhci.lock() {
+            x.controller.set_observer(None);
+        }
+        Some(writer.finish())
     }
 
     /// `unplug PORT` / `plug PORT`: hot-unplug a root port's device and plug it back.
@@ -478,8 +506,27 @@ impl RunningUsb {
 
     pub(super) fn summary(&self) -> Vec<String> {
         let mut lines = Vec::new();
+        if let Some(c) = self.finish_capture() {
+            lines.push(c.to_string());
+        }
         if let Ok(mut r) = self.recording.lock() {
             for f in r.finish() {
+                match &f.picture {
+                    Some(Ok(p)) => lines.push(format!(
+                        "headset picture: stream {} ({} frames) {}-> {}",
+                        f.stream,
+                        p.frames,
+                        p.glitch.map_or(String::new(), |g| format!(
+                            "first {} at frame {} ",
+                            g.kind, g.frame
+                        )),
+                        p.path.display()
+                    )),
+                    Some(Err(e)) => {
+                        lines.push(format!("headset picture: stream {}: {e}", f.stream))
+                    }
+                    None => {}
+                }
                 lines.push(format!(
                     "headset recording: stream {} ({} Hz, {}-bit, {} ch) {} bytes{} -> {}",
                     f.stream,

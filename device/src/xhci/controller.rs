@@ -6,10 +6,11 @@ use vm_memory::GuestMemory;
 
 use super::command::CommandRing;
 use super::config::{self, Config};
-use super::context::EndpointState;
+use super::context::{EndpointState, SlotState};
 use super::dma::DmaError;
 use super::interrupter::{InterruptSink, Interrupter, InterrupterStats};
-use super::port::{self, Port};
+use super::observe::{TransferObserver, TransferRecord};
+use super::port::{self, Port, Protocol};
 use super::regs::{self, crcr, op, rt, usbcmd, usbsts, Region};
 use super::slot::SlotTable;
 use super::transfer::{self, Bus, EventOut};
@@ -51,6 +52,8 @@ pub struct Controller {
     pub(super) stats: ControllerStats,
     events: Vec<EventOut>,
     pending_ports: Vec<usize>,
+    observer: Option<Box<dyn TransferObserver>>,
+    records: Vec<TransferRecord>,
 }
 
 impl Controller {
@@ -79,12 +82,23 @@ impl Controller {
             stats: ControllerStats::default(),
             events: Vec::new(),
             pending_ports: Vec::new(),
+            observer: None,
+            records: Vec::new(),
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Attaches (or with `None` detaches) the observer that sees every completed transfer;
+    /// returns the previous one.
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn TransferObserver>>,
+    ) -> Option<Box<dyn TransferObserver>> {
+        std::mem::replace(&mut self.observer, observer)
     }
 
     /// Controller-wide counters.
@@ -401,15 +415,26 @@ impl Controller {
         let uframe = self.uframe();
         let now = self.now;
         let mut events = std::mem::take(&mut self.events);
+        let mut records = std::mem::take(&mut self.records);
+        let observing = self.observer.is_some();
+        let mut who = (0u8, false, 0u8);
         let result = {
             let Ok(slot) = self.slots.get_mut(slot_id) else {
                 return Ok(());
             };
             let output = slot.output;
             let port = usize::from(slot.port).checked_sub(1);
+            let addressed = matches!(slot.state, SlotState::Addressed | SlotState::Configured);
             let Some(ep) = slot.endpoint_mut(dci) else {
                 return Ok(());
             };
+            if observing {
+                let usb3 = port
+                    .and_then(|p| self.ports.get(p))
+                    .is_some_and(|p| p.protocol() == Protocol::Usb3);
+                let address = if addressed { slot_id } else { 0 };
+                who = (port.map_or(0, |p| p as u8 + 1), usb3, address);
+            }
             let device = port
                 .and_then(|p| self.ports.get_mut(p))
                 .filter(|p| p.is_enabled())
@@ -422,6 +447,7 @@ impl Controller {
                 uframe,
                 events: &mut events,
                 trbs: 0,
+                records: observing.then_some(&mut records),
             };
             let r = transfer::service(ep, &mut bus, mem);
             self.stats.trbs += bus.trbs;
@@ -437,6 +463,13 @@ impl Controller {
             .drain(..)
             .try_for_each(|e| self.post_event(mem, e.target, e.trb, e.interrupt));
         self.events = events;
+        if let Some(obs) = self.observer.as_mut() {
+            for mut r in records.drain(..) {
+                (r.port, r.superspeed_port, r.address) = who;
+                obs.transfer(r);
+            }
+        }
+        self.records = records;
         result.and(posted)
     }
 

@@ -9,9 +9,10 @@ use vm_memory::GuestMemory;
 use super::context::{EndpointState, EndpointType};
 use super::dma::{self, DmaError};
 use super::endpoint::{Endpoint, InProgress};
+use super::observe::{TransferKind, TransferRecord};
 use super::ring::{self, RingCursor, RingTrb, Td, TdFetch};
 use super::trb::{CompletionCode, IsochTrb, SetupStageTrb, TransferEvent, Trb, TrbType};
-use crate::usb::{BusTime, TransferResult, UsbDevice};
+use crate::usb::{BusTime, SetupPacket, TransferResult, UsbDevice};
 
 /// Most TRBs one TD may have (Linux TDs span segments; this bounds a chain that never ends).
 pub const MAX_TD_TRBS: usize = 1024;
@@ -46,6 +47,9 @@ pub struct Bus<'a> {
     pub events: &'a mut Vec<EventOut>,
     /// TRBs executed (statistics).
     pub trbs: u64,
+    /// Where completed transfers are recorded; `None` (nothing copied) without an observer.
+    /// The controller fills in the slot's port and address.
+    pub records: Option<&'a mut Vec<TransferRecord>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +190,60 @@ fn event(bus: &mut Bus<'_>, ep: &Endpoint, t: &RingTrb, code: CompletionCode, re
 fn trb_error(ep: &mut Endpoint, bus: &mut Bus<'_>, t: &RingTrb) {
     event(bus, ep, t, CompletionCode::TrbError, 0);
     ep.halt(t.at);
+}
+
+/// Records a completed transfer of `ep` for the observer, if one is attached.
+fn observe(
+    bus: &mut Bus<'_>,
+    ep: &Endpoint,
+    setup: Option<SetupPacket>,
+    requested: usize,
+    data: &[u8],
+    code: CompletionCode,
+) {
+    let Some(records) = bus.records.as_deref_mut() else {
+        return;
+    };
+    let (kind, endpoint) = match ep.ep_type {
+        EndpointType::Control => (
+            TransferKind::Control,
+            if setup.is_some_and(|s| s.is_device_to_host()) {
+                0x80
+            } else {
+                0
+            },
+        ),
+        t => (
+            if t.is_isoch() {
+                TransferKind::Isoch
+            } else if t.is_interrupt() {
+                TransferKind::Interrupt
+            } else {
+                TransferKind::Bulk
+            },
+            ep.number() | if t.is_in() { 0x80 } else { 0 },
+        ),
+    };
+    records.push(TransferRecord {
+        slot_id: bus.slot_id,
+        port: 0,
+        superspeed_port: false,
+        address: 0,
+        endpoint,
+        kind,
+        setup: setup.map(SetupPacket::to_bytes),
+        requested: requested.min(u32::MAX as usize) as u32,
+        data: data.to_vec(),
+        code,
+        interrupter: ep.last_target,
+        time: bus.now,
+        uframe: bus.uframe,
+        interval: if matches!(kind, TransferKind::Isoch | TransferKind::Interrupt) {
+            ep.interval
+        } else {
+            0
+        },
+    });
 }
 
 fn is_data(t: &RingTrb) -> bool {
@@ -398,7 +456,7 @@ fn normal_step<M: GuestMemory>(
         }
         Some(dev) => {
             let data = gather_out(&td.trbs, mem)?;
-            (dev.data_out(num, &data, bus.now), Vec::new())
+            (dev.data_out(num, &data, bus.now), data)
         }
     };
     Ok(match result {
@@ -407,6 +465,13 @@ fn normal_step<M: GuestMemory>(
             if dir_in {
                 scatter_in(&td.trbs, &buf[..n], mem)?;
             }
+            let moved = &buf[..n.min(buf.len())];
+            let code = if n < total {
+                CompletionCode::ShortPacket
+            } else {
+                CompletionCode::Success
+            };
+            observe(bus, ep, None, total, moved, code);
             report_success(bus, ep, &td.trbs, n);
             finish(ep, td.end)
         }
@@ -419,6 +484,7 @@ fn normal_step<M: GuestMemory>(
             wait_on(ep, &first, Some(BusTime(bus.now.0 + wait)))
         }
         r => {
+            observe(bus, ep, None, total, &[], error_code(r));
             let at = report_error(bus, ep, &td.trbs, 0, error_code(r)).unwrap_or(first);
             ep.halt(at.at);
             Step::Next
@@ -454,6 +520,7 @@ fn control_step<M: GuestMemory>(
     };
     let setup = setup_trb.setup();
     let dir_in = setup.is_device_to_host();
+    ep.last_target = first.trb.interrupter_target();
     // Setup, optional Data and Status stages are separate TDs; run them together.
     let mut cursor = setup_td.end;
     let mut data_trbs: Vec<RingTrb> = Vec::new();
@@ -502,6 +569,12 @@ fn control_step<M: GuestMemory>(
             if dir_in {
                 scatter_in(&data_trbs, &buf[..n], mem)?;
             }
+            let code = if n < total {
+                CompletionCode::ShortPacket
+            } else {
+                CompletionCode::Success
+            };
+            observe(bus, ep, Some(setup), total, &buf[..n.min(buf.len())], code);
             report_success(bus, ep, &setup_td.trbs, 8);
             report_success(bus, ep, &data_trbs, n);
             report_success(bus, ep, &status.trbs, 0);
@@ -509,6 +582,7 @@ fn control_step<M: GuestMemory>(
         }
         TransferResult::Nak => wait_on(ep, &first, Some(BusTime(bus.now.0 + 1))),
         r => {
+            observe(bus, ep, Some(setup), total, &[], error_code(r));
             let failing = if data_trbs.is_empty() {
                 &status.trbs
             } else {
@@ -578,6 +652,7 @@ fn isoch_step<M: GuestMemory>(
                 isoch.frame_id(),
                 frame & 0x7ff
             );
+            observe(bus, ep, None, total, &[], CompletionCode::MissedService);
             event(bus, ep, &first, CompletionCode::MissedService, total);
             return Ok(finish(ep, td.end));
         }
@@ -604,11 +679,29 @@ fn isoch_step<M: GuestMemory>(
             if dir_in {
                 scatter_in(&td.trbs, &buf[..n], mem)?;
             }
+            let code = if n < total {
+                CompletionCode::ShortPacket
+            } else {
+                CompletionCode::Success
+            };
+            observe(bus, ep, None, total, &buf[..n.min(buf.len())], code);
             report_success(bus, ep, &td.trbs, n);
         }
         // Isochronous transfers have no handshake: nothing came in, or the data went out.
-        TransferResult::Nak => report_success(bus, ep, &td.trbs, if dir_in { 0 } else { total }),
+        TransferResult::Nak => {
+            let moved = if dir_in { &[][..] } else { &buf[..] };
+            observe(bus, ep, None, total, moved, CompletionCode::Success);
+            report_success(bus, ep, &td.trbs, if dir_in { 0 } else { total })
+        }
         TransferResult::Stall | TransferResult::TransactionError => {
+            observe(
+                bus,
+                ep,
+                None,
+                total,
+                &[],
+                CompletionCode::UsbTransactionError,
+            );
             report_error(bus, ep, &td.trbs, 0, CompletionCode::UsbTransactionError);
         }
     }
