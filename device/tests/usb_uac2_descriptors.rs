@@ -41,7 +41,11 @@ fn device_descriptor_announces_an_iad_device() {
 fn configuration_totals_and_association() {
     let mut d = device("headset-uac2");
     let c = read_config(&mut d);
-    assert_eq!(c.num_interfaces(), 4, "the audio function and the HID buttons");
+    assert_eq!(
+        c.num_interfaces(),
+        4,
+        "the audio function and the HID buttons"
+    );
     assert_eq!(c.iads.len(), 1);
     let iad = &c.iads[0];
     assert_eq!((iad[2], iad[3]), (0, 3), "bFirstInterface, bInterfaceCount");

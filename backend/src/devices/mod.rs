@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 
 mod adsp;
 mod cpu;
+mod faults;
 mod stream;
 mod usb;
 mod xhci;
@@ -177,9 +178,12 @@ impl RunningDevices {
                 let usb = self.usb.as_ref().context("no xHCI in this boot")?;
                 usb.check_counter(n)
             }
-            _ => anyhow::bail!(
+            _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
+                Some(answer) => answer,
+                None => anyhow::bail!(
                 "unknown request '{request}' (known: unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash; '! REQUEST' must fail)"
             ),
+            },
         }
     }
 
