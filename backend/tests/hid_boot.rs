@@ -6,6 +6,7 @@
 //! binaries with an exclusive lock on a file: two guests never run at once on the two cores.
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -13,7 +14,9 @@ const BOOT_LOCK: &str = "/tmp/sideband-boot.lock";
 
 fn sideband(args: &[&str], out: &Path) -> Output {
     let lock = File::create(BOOT_LOCK).expect("cannot create the boot lock file");
-    lock.lock().expect("cannot lock the boot lock file");
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    let r = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(r, 0, "cannot lock {BOOT_LOCK}");
     let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
         .args(args)
         .arg("--out")
