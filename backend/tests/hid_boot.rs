@@ -62,6 +62,12 @@ fn usbhid_binds_the_buttons_and_a_press_arrives_as_key_events() {
     );
     let console = std::fs::read_to_string(dir.path().join("hid-buttons.console.log")).unwrap();
     assert!(console.contains("[sideband] button vol-up: vol-up pressed"));
+    assert!(
+        console.contains(
+            "[sideband] stall 0x83 off: endpoint 0x83: had no STALLs (1 faults injected in all)"
+        ),
+        "the one STALL was used before the play-pause press arrived"
+    );
 }
 
 fn queued_reset(headset: &str, speed: &str) {

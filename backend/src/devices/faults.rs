@@ -83,7 +83,9 @@ fn fault(usb: &RunningUsb, fault: Fault, ep: &str, span: &str) -> Result<String>
                 Some((f, _)) if f == fault => {
                     format!("endpoint {address:#04x}: {what} cleared ({injected} faults injected in all)")
                 }
-                _ => format!("endpoint {address:#04x}: had no {what}"),
+                _ => format!(
+                    "endpoint {address:#04x}: had no {what} ({injected} faults injected in all)"
+                ),
             }
         }
         FaultSpan::Next(n) => format!("endpoint {address:#04x}: {what} on the next {n} transfers"),
