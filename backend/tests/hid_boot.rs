@@ -109,3 +109,25 @@ fn interrupt_transaction_errors_make_usbhid_reset_the_uac2_headset() {
 fn interrupt_transaction_errors_make_usbhid_reset_the_uac1_headset() {
     queued_reset("headset-uac1", "full-speed");
 }
+
+#[test]
+fn a_queued_reset_during_an_offloaded_stream_sends_the_disconnect_indication() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "hid-queued-reset-offload"], dir.path());
+    assert_passed(
+        &o,
+        &[
+            "ok 2 usbhid_queued_reset",
+            "ok 3 headset_back",
+            "ok 4 dmesg_clean",
+            "ok 1 hid-queued-reset-offload",
+        ],
+    );
+    let console =
+        std::fs::read_to_string(dir.path().join("hid-queued-reset-offload.console.log")).unwrap();
+    assert!(console.contains("usb 1-1: reset high-speed USB device number"));
+    assert!(
+        console.contains("indication dev_event 1 (DISCONNECT)"),
+        "qc_usb_audio_offload_disconnect ran from the reset"
+    );
+}
