@@ -190,7 +190,8 @@ pub fn parse_config(bytes: &[u8]) -> ParsedConfig {
                     class_specific: vec![],
                 });
             }
-            0x24 => {
+            // CS_INTERFACE, or the HID descriptor of the buttons interface.
+            0x24 | 0x21 => {
                 let i = interfaces
                     .last_mut()
                     .expect("CS_INTERFACE before interface");

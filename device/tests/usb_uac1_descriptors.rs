@@ -27,7 +27,11 @@ fn device_is_full_speed_uac1() {
 fn audio_control_header_lists_streaming_interfaces() {
     let mut d = device("headset-uac1");
     let c = read_config(&mut d);
-    assert_eq!(c.num_interfaces(), 3);
+    assert_eq!(
+        c.num_interfaces(),
+        4,
+        "control, playback, capture, HID buttons"
+    );
     assert!(c.iads.is_empty(), "UAC1 uses no IAD");
     let ac = c.alt(0, 0);
     assert_eq!(ac.class_triple(), (1, 1, 0));

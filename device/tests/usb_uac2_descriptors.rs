@@ -41,7 +41,11 @@ fn device_descriptor_announces_an_iad_device() {
 fn configuration_totals_and_association() {
     let mut d = device("headset-uac2");
     let c = read_config(&mut d);
-    assert_eq!(c.num_interfaces(), 3);
+    assert_eq!(
+        c.num_interfaces(),
+        4,
+        "the audio function and the HID buttons"
+    );
     assert_eq!(c.iads.len(), 1);
     let iad = &c.iads[0];
     assert_eq!((iad[2], iad[3]), (0, 3), "bFirstInterface, bInterfaceCount");
@@ -235,10 +239,10 @@ fn interval_and_high_bandwidth_packets() {
 }
 
 #[test]
-fn playback_only_profile_has_two_interfaces() {
+fn playback_only_profile_has_two_audio_interfaces() {
     let mut d = device("headset-uac2:no-capture");
     let c = read_config(&mut d);
-    assert_eq!(c.num_interfaces(), 2);
+    assert_eq!(c.num_interfaces(), 3, "control, playback, HID buttons");
     assert_eq!(c.iads[0][3], 2);
     let ac = c.alt(0, 0);
     assert_eq!(ac.class_specific.iter().filter(|d| d[2] == 2).count(), 1);

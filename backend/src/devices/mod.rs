@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 
 mod adsp;
 mod cpu;
+mod faults;
 mod stats;
 mod stream;
 mod usb;
@@ -247,9 +248,12 @@ impl RunningDevices {
                 let usb = self.usb.as_ref().context("no xHCI in this boot")?;
                 usb.check_counter(n)
             }
-            _ => anyhow::bail!(
-                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT; '! REQUEST' must fail)"
+            _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
+                Some(answer) => answer,
+                None => anyhow::bail!(
+                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; '! REQUEST' must fail)"
             ),
+            },
         }
     }
 

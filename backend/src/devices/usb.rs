@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use sideband_device::adsp::engine::StreamEngine;
 use sideband_device::smmu::SmmuTable;
 use sideband_device::usb::uac::{AudioProfile, UacDevice};
-use sideband_device::usb::SharedDevice;
+use sideband_device::usb::{Faulty, SharedDevice};
 use sideband_device::xhci::{Config as XhciConfig, LoopbackDevice};
 
 use super::stream::{engine_hook, EngineRun, EngineSlot, StreamShape};
@@ -60,7 +60,7 @@ pub(super) struct RunningUsb {
     /// Devices unplugged by a control request, by port, waiting to be plugged back.
     parked: Mutex<std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>>,
     msix: MsixFds,
-    pub(super) headset: SharedDevice<UacDevice>,
+    pub(super) headset: SharedDevice<Faulty<UacDevice>>,
     recording: Arc<Mutex<Recording>>,
     dma: DmaMemory,
     pub(super) engine: EngineSlot,
@@ -88,7 +88,7 @@ impl RunningUsb {
             .function_mut()
             .recorder_mut()
             .set_sink(Some(Box::new(RecordingSink(recording.clone()))));
-        let headset = SharedDevice::new(device);
+        let headset = SharedDevice::new(Faulty::new(device));
         function
             .controller
             .attach(HEADSET_PORT, Box::new(headset.clone()))
@@ -140,6 +140,11 @@ impl RunningUsb {
             x.controller.set_observer(None);
         }
         Some(writer.finish())
+    }
+
+    /// The headset with its endpoint fault plan (for `faults.rs`).
+    pub(super) fn headset(&self) -> &SharedDevice<Faulty<UacDevice>> {
+        &self.headset
     }
 
     /// `unplug PORT` / `plug PORT`: hot-unplug a root port's device and plug it back.

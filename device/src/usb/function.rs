@@ -30,4 +30,12 @@ pub trait UsbFunction: Send + std::fmt::Debug {
 
     /// Data from IN endpoint `ep`.
     fn data_in(&mut self, ep: u8, buf: &mut [u8], now: BusTime) -> TransferResult;
+
+    /// A standard GET_DESCRIPTOR addressed to interface `interface` (which exists in the
+    /// configuration), for class descriptors such as HID's: descriptor type `kind`, index
+    /// `index`. `None` (the default) STALLs.
+    fn interface_descriptor(&self, interface: u8, kind: u8, index: u8) -> Option<Vec<u8>> {
+        let _ = (interface, kind, index);
+        None
+    }
 }

@@ -36,6 +36,16 @@ impl<F: UsbFunction> StandardDevice<F> {
     }
 
     fn get_descriptor(&self, setup: SetupPacket, data: &mut [u8]) -> TransferResult {
+        if setup.recipient() == Recipient::Interface
+            && setup.index <= 0xFF
+            && self.interface_exists(setup.index_low())
+        {
+            let (number, kind, index) = (setup.index_low(), setup.value_high(), setup.value_low());
+            return match self.function.interface_descriptor(number, kind, index) {
+                Some(bytes) => TransferResult::Complete(reply(setup, data, &bytes)),
+                None => stall(setup, "no such interface descriptor"),
+            };
+        }
         if setup.recipient() != Recipient::Device {
             return stall(setup, "descriptor request not to the device");
         }

@@ -12,7 +12,7 @@ use crate::usb::descriptor::{
 };
 use crate::usb::{
     AlternateSetting, ConfigError, ConfigurationBuilder, DeviceDescriptors, EndpointEntry,
-    StringTable, LANGID_EN_US,
+    StringTable, UsbSpeed, LANGID_EN_US,
 };
 
 /// The descriptors of a UAC1 headset for `profile` (which must be a UAC1 profile).
@@ -51,6 +51,7 @@ pub fn uac1_descriptors(profile: &AudioProfile) -> Result<DeviceDescriptors, Con
     if layout.capture {
         builder = streaming_alternates(builder, profile, &layout, false);
     }
+    builder = builder.alternate(layout.hid().alternate_setting(UsbSpeed::Full));
     Ok(DeviceDescriptors {
         device,
         configuration: builder.build()?,

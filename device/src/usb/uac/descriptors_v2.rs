@@ -12,7 +12,7 @@ use crate::usb::descriptor::{
 };
 use crate::usb::{
     AlternateSetting, ConfigError, ConfigurationBuilder, DeviceDescriptors, EndpointEntry,
-    StringTable, LANGID_EN_US,
+    StringTable, UsbSpeed, LANGID_EN_US,
 };
 
 /// Feedback endpoint bInterval: every 2^(4-1) = 8 microframes (1 ms).
@@ -63,6 +63,7 @@ pub fn uac2_descriptors(profile: &AudioProfile) -> Result<DeviceDescriptors, Con
     if layout.capture {
         builder = streaming_alternates(builder, profile, &layout, false);
     }
+    builder = builder.alternate(layout.hid().alternate_setting(UsbSpeed::High));
     Ok(DeviceDescriptors {
         device,
         configuration: builder.build()?,

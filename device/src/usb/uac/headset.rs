@@ -14,7 +14,8 @@ use super::profile::{AudioProfile, PlaybackSync, UacVersion};
 use super::recorder::{Recorder, RecorderLimits};
 use super::source::{Signal, SignalSource};
 use crate::usb::descriptor::periodic_payload;
-use crate::usb::request::{RequestKind, SetupFields};
+use crate::usb::hid::HidButtons;
+use crate::usb::request::{Recipient, RequestKind, SetupFields};
 use crate::usb::StandardDevice;
 use crate::usb::{BusTime, ConfigError, SetupPacket, TransferResult, UsbFunction, UsbSpeed};
 
@@ -51,6 +52,7 @@ pub struct UacHeadset {
     recorder: Recorder,
     source: SignalSource,
     capture: CaptureStats,
+    hid: HidButtons,
 }
 
 impl UacDevice {
@@ -79,6 +81,7 @@ impl UacHeadset {
         let rate = profile.default_rate();
         UacHeadset {
             layout: HeadsetLayout::new(&profile),
+            hid: HeadsetLayout::new(&profile).hid(),
             controls: ControlState::new(profile.rates.clone(), rate),
             profile,
             speed,
@@ -114,6 +117,16 @@ impl UacHeadset {
     /// Capture figures.
     pub fn capture_stats(&self) -> &CaptureStats {
         &self.capture
+    }
+
+    /// The buttons (HID interface).
+    pub fn buttons(&self) -> &HidButtons {
+        &self.hid
+    }
+
+    /// The buttons, to queue presses.
+    pub fn buttons_mut(&mut self) -> &mut HidButtons {
+        &mut self.hid
     }
 
     /// The capture source.
@@ -243,6 +256,9 @@ impl UsbFunction for UacHeadset {
         data: &mut [u8],
         _now: BusTime,
     ) -> TransferResult {
+        if setup.recipient() == Recipient::Interface && setup.index_low() == self.hid.interface() {
+            return self.hid.class_request(setup, data);
+        }
         if setup.kind() != RequestKind::Class {
             debug!("uac: vendor request {setup:?}: STALL");
             return TransferResult::Stall;
@@ -284,6 +300,7 @@ impl UsbFunction for UacHeadset {
         self.capture_alt = 0;
         self.recorder.stop();
         self.capture.current_format = None;
+        self.hid.deconfigured();
     }
 
     fn data_out(&mut self, ep: u8, data: &[u8], now: BusTime) -> TransferResult {
@@ -297,7 +314,15 @@ impl UsbFunction for UacHeadset {
         match ep | 0x80 {
             endpoint::CAPTURE => self.capture_packet(buf, now),
             endpoint::FEEDBACK if self.layout.feedback => self.feedback_packet(buf),
+            endpoint::HID => self.hid.data_in(buf),
             _ => TransferResult::Stall,
         }
+    }
+
+    fn interface_descriptor(&self, interface: u8, kind: u8, index: u8) -> Option<Vec<u8>> {
+        if interface != self.hid.interface() {
+            return None;
+        }
+        self.hid.class_descriptor(kind, index)
     }
 }

@@ -3,6 +3,7 @@
 
 use super::format::AltFormat;
 use super::profile::{AudioProfile, PlaybackSync};
+use crate::usb::hid::HidButtons;
 
 /// Interface numbers.
 pub mod interface {
@@ -22,6 +23,8 @@ pub mod endpoint {
     pub const FEEDBACK: u8 = 0x81;
     /// Capture data, isochronous IN.
     pub const CAPTURE: u8 = 0x82;
+    /// Buttons, HID interrupt IN.
+    pub const HID: u8 = 0x83;
 }
 
 /// Entity ids of the AudioControl topology.
@@ -85,13 +88,23 @@ impl HeadsetLayout {
         self.formats.get(i).copied()
     }
 
-    /// How many interfaces the audio function has.
+    /// How many interfaces the audio function has (the HID interface not counted).
     pub fn interface_count(&self) -> u8 {
         if self.capture {
             3
         } else {
             2
         }
+    }
+
+    /// The HID (buttons) interface: right after the audio function, outside its association.
+    pub fn hid_interface(&self) -> u8 {
+        self.interface_count()
+    }
+
+    /// The buttons interface as the configuration and the headset present it.
+    pub fn hid(&self) -> HidButtons {
+        HidButtons::new(self.hid_interface(), endpoint::HID)
     }
 
     /// bInterval encoding of an interval of `uframes` (a power of two) at high speed.

@@ -1,0 +1,133 @@
+//! End-to-end: the headset's HID buttons interface under the real usbhid driver, and the device
+//! reset usbhid queues when its interrupt endpoint keeps failing (the path that force-unbinds
+//! snd-usb-audio and runs the offload driver's disconnect).
+//!
+//! These tests need the image (`sideband setup` builds it). Boots are serialised across test
+//! binaries with an exclusive lock on a file: two guests never run at once on the two cores.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BOOT_LOCK: &str = "/tmp/sideband-boot.lock";
+
+fn sideband(args: &[&str], out: &Path) -> Output {
+    let lock = File::create(BOOT_LOCK).expect("cannot create the boot lock file");
+    // SAFETY: flock on a descriptor this function owns; no memory is involved.
+    let r = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(r, 0, "cannot lock {BOOT_LOCK}");
+    let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("cannot run sideband");
+    drop(lock); // closing the file releases the lock
+    eprintln!(
+        "--- sideband {args:?}\n{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_passed(o: &Output, cases: &[&str]) -> String {
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "failed:\n{stdout}\n{}", text(&o.stderr));
+    for case in cases {
+        assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
+    }
+    stdout
+}
+
+#[test]
+fn usbhid_binds_the_buttons_and_a_press_arrives_as_key_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "hid-buttons"], dir.path());
+    assert_passed(
+        &o,
+        &[
+            "ok 1 audio_bound",
+            "ok 2 usbhid_bound",
+            "ok 3 input_device",
+            "ok 4 vol_up_event",
+            "ok 5 mute_event",
+            "ok 1 hid-buttons",
+        ],
+    );
+    let console = std::fs::read_to_string(dir.path().join("hid-buttons.console.log")).unwrap();
+    assert!(console.contains("[sideband] button vol-up: vol-up pressed"));
+    assert!(
+        console.contains(
+            "[sideband] stall 0x83 off: endpoint 0x83: had no STALLs (1 faults injected in all)"
+        ),
+        "the one STALL was used before the play-pause press arrived"
+    );
+}
+
+fn queued_reset(headset: &str, speed: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(
+        &["test", "-s", "hid-queued-reset", "--headset", headset],
+        dir.path(),
+    );
+    assert_passed(
+        &o,
+        &[
+            "ok 3 usbhid_queued_reset",
+            "ok 4 headset_back",
+            "ok 5 card_recreated",
+            "ok 6 buttons_after_reset",
+            "ok 7 dmesg_clean",
+            "ok 1 hid-queued-reset",
+        ],
+    );
+    let console = std::fs::read_to_string(dir.path().join("hid-queued-reset.console.log")).unwrap();
+    let errors_on = console
+        .find("[sideband] xact-errors 0x83 on: endpoint 0x83: transaction errors until cleared")
+        .expect("the backend's answer to xact-errors on");
+    let reset = format!("usb 1-1: reset {speed} USB device number");
+    let reset_at = console
+        .find(&reset)
+        .unwrap_or_else(|| panic!("no `{reset}`"));
+    assert!(errors_on < reset_at, "the reset follows the errors");
+    assert!(console
+        .contains("[sideband] xact-errors 0x83 off: endpoint 0x83: transaction errors cleared"));
+}
+
+#[test]
+fn interrupt_transaction_errors_make_usbhid_reset_the_uac2_headset() {
+    queued_reset("headset-uac2", "high-speed");
+}
+
+#[test]
+fn interrupt_transaction_errors_make_usbhid_reset_the_uac1_headset() {
+    queued_reset("headset-uac1", "full-speed");
+}
+
+#[test]
+fn a_queued_reset_during_an_offloaded_stream_sends_the_disconnect_indication() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "hid-queued-reset-offload"], dir.path());
+    assert_passed(
+        &o,
+        &[
+            "ok 2 usbhid_queued_reset",
+            "ok 3 headset_back",
+            "ok 4 dmesg_clean",
+            "ok 1 hid-queued-reset-offload",
+        ],
+    );
+    let console =
+        std::fs::read_to_string(dir.path().join("hid-queued-reset-offload.console.log")).unwrap();
+    assert!(console.contains("usb 1-1: reset high-speed USB device number"));
+    assert!(
+        console.contains("indication dev_event 1 (DISCONNECT)"),
+        "qc_usb_audio_offload_disconnect ran from the reset"
+    );
+}
