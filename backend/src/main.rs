@@ -106,6 +106,13 @@ struct Common {
     /// such as `uac2:rates=48000,96000:bits=16,24:ch=2:ppm=+100`.
     #[arg(long, default_value = devices::DEFAULT_HEADSET)]
     headset: String,
+    /// Fault at an exact kernel function: `FUNC[:return][+HIT] REQUEST...`, e.g.
+    /// `usb_reset_device+1 unplug 2` (repeatable). Loads the TCG plugin.
+    #[arg(long = "at", value_name = "TRIGGER REQUEST")]
+    fault_at: Vec<vm::plugin::FaultAt>,
+    /// Load the TCG plugin even with no trigger (to measure its idle cost).
+    #[arg(long)]
+    plugin: bool,
 }
 
 impl Common {
@@ -131,6 +138,8 @@ impl Common {
                 DeviceSet::all()
             },
             headset: self.headset.clone(),
+            fault_at: self.fault_at.clone(),
+            plugin: self.plugin,
         })
     }
 }
@@ -266,6 +275,7 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, "boot"),
         echo: true,
+        qemu_args: Vec::new(),
     };
     eprintln!(
         "[sideband] booting {}; Ctrl-A X quits QEMU, `poweroff -f` leaves the guest",

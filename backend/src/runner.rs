@@ -1,6 +1,7 @@
 //! Scenario runs: build or reuse the image, boot once per scenario, judge, report.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -11,6 +12,7 @@ use crate::paths;
 use crate::report::{junit, ktap};
 use crate::vm::dt;
 use crate::vm::machine::{DeviceSet, Machine};
+use crate::vm::plugin::{self, FaultAt, PluginPlan, RunningPlugin};
 use crate::vm::session::{self, BootOutcome, BootSpec};
 
 /// Options shared by every command that boots the guest.
@@ -34,6 +36,10 @@ pub struct RunOptions {
     pub devices: DeviceSet,
     /// The headset's profile (`headset-uac2`, `uac2:rates=48000:bits=16:ch=8`, `uac1`, ...).
     pub headset: String,
+    /// Faults at exact kernel functions (loads the TCG plugin).
+    pub fault_at: Vec<FaultAt>,
+    /// Load the TCG plugin even when nothing needs it (idle-cost measurement).
+    pub plugin: bool,
 }
 
 /// A booted-and-judged scenario.
@@ -75,8 +81,30 @@ pub fn prepare(opts: &RunOptions) -> Result<Prepared> {
 
 /// Boots once and runs `scenario`.
 pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<ScenarioResult> {
-    let running =
-        RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario), &opts.headset)?;
+    // Triggers are resolved and the plugin checked before anything starts.
+    let plan = if needs_plugin(opts, scenario) {
+        Some(PluginPlan::prepare(
+            &p.image.qemu,
+            &p.image.kernel_dir,
+            &opts.fault_at,
+        )?)
+    } else {
+        None
+    };
+    let running = Arc::new(RunningDevices::start(
+        &opts.devices,
+        &opts.out_dir.join(scenario),
+        &opts.headset,
+    )?);
+    let fault_at: Option<RunningPlugin> = match plan {
+        Some(plan) => {
+            let devices = running.clone();
+            Some(plan.serve(Box::new(move |action, hit| {
+                devices.control(action, hit.pid)
+            }))?)
+        }
+        None => None,
+    };
     let mut backend_failures = Vec::new();
     let mut requests = Vec::new();
     let spec = BootSpec {
@@ -89,13 +117,20 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, scenario),
         echo: opts.echo,
+        qemu_args: fault_at
+            .as_ref()
+            .map(|f| f.qemu_args.clone())
+            .unwrap_or_default(),
     };
     eprintln!(
         "[sideband] scenario {scenario}: booting {}",
         p.image.release
     );
     let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
-        let answer = running.control(req, qemu_pid);
+        let answer = match req.strip_prefix("at-arm ") {
+            Some(rest) => arm_at_run_time(fault_at.as_ref(), rest),
+            None => running.control(req, qemu_pid),
+        };
         match &answer {
             Ok(a) => requests.push(format!("{req}: {a}")),
             Err(e) => {
@@ -105,6 +140,10 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         }
         answer
     })?;
+    if let Some(f) = &fault_at {
+        requests.extend(f.server.hits().iter().map(|h| h.to_string()));
+    }
+    drop(fault_at);
     let devices = running.summary();
     drop(running);
     for line in &devices {
@@ -131,6 +170,26 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         requests,
         failure,
     })
+}
+
+/// Whether a boot loads the TCG plugin: asked for, a fault given on the command line, or a
+/// scenario that arms triggers itself.
+fn needs_plugin(opts: &RunOptions, scenario: &str) -> bool {
+    let script = paths::repo_root()
+        .join("guest-tests/scenarios")
+        .join(format!("{scenario}.sh"));
+    opts.plugin
+        || !opts.fault_at.is_empty()
+        || std::fs::read_to_string(script).is_ok_and(|s| plugin::scenario_arms_triggers(&s))
+}
+
+/// `at-arm TRIGGER ADDR[-END] [REQUEST...]` from a scenario: a trigger whose address only the
+/// guest knows (a module function, from /proc/kallsyms).
+fn arm_at_run_time(fault_at: Option<&RunningPlugin>, rest: &str) -> Result<String> {
+    let f = fault_at.context("at-arm needs the TCG plugin, which this boot did not load")?;
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let (arm, action) = plugin::parse_runtime_arm(&words)?;
+    f.server.arm(arm, &action)
 }
 
 /// Writes `results.ktap` and the JUnit file; returns the KTAP text.

@@ -45,7 +45,10 @@ impl Options {
                 .ok_or_else(|| format!("option '{w}' is not key=value"))?;
             match k {
                 "socket" => o.socket = Some(PathBuf::from(v)),
-                "at" => o.arms.push(Arm::from_option(v)?),
+                "at" => {
+                    let id = o.arms.len() as u32;
+                    o.arms.push(Arm::from_option(v, id)?)
+                }
                 "timeout_ms" => o.timeout = Duration::from_millis(parse_u64(v)?),
                 "jiffies" => o.jiffies = Some(parse_u64(v)?),
                 "probe" => o.probe = matches!(v, "on" | "yes" | "true"),
@@ -78,6 +81,7 @@ mod tests {
         assert_eq!(o.socket, Some(PathBuf::from("/tmp/s.sock")));
         assert_eq!(o.arms.len(), 2);
         assert_eq!(o.arms[1].kind, Kind::Return);
+        assert_eq!((o.arms[0].id, o.arms[1].id), (0, 1));
         assert_eq!(o.arms[1].end, Some(0x40));
         assert_eq!(o.timeout, Duration::from_millis(500));
         assert_eq!(o.jiffies, Some(0xffff_8000_8090_9280));

@@ -282,6 +282,7 @@ unsafe extern "C" fn on_exec(vcpu: c_uint, userdata: *mut c_void) {
         }
         let Some(st) = STATE.get() else { return };
         let hit = Hit {
+            id: t.arm.id,
             name: t.arm.name.clone(),
             addr: site.addr,
             kind: t.arm.kind,
@@ -433,6 +434,7 @@ mod tests {
             addr: 1,
             kind: Kind::Entry,
             hit: 1,
+            id: 0,
             vcpu: 0,
             jiffies: None,
             host_ns: 0,
@@ -452,6 +454,7 @@ mod tests {
             addr: 1,
             kind: Kind::Entry,
             hit: 1,
+            id: 0,
             vcpu: 0,
             jiffies: None,
             host_ns: 0,
@@ -486,6 +489,7 @@ mod tests {
             addr: 1,
             kind: Kind::Entry,
             hit: 1,
+            id: 0,
             vcpu: 3,
             jiffies: Some(9),
             host_ns: 0,

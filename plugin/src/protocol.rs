@@ -2,10 +2,10 @@
 //! socket the backend listens on. Pure: formatting and parsing only, shared by both sides.
 //!
 //! ```text
-//! hit:      plugin -> backend   hit name=usb_reset_device addr=0xffff8000803efe84 kind=entry hit=1 vcpu=1 jiffies=4294968000 host_ns=5123456789 pid=4242
+//! hit:      plugin -> backend   hit id=0 name=usb_reset_device addr=0xffff8000803efe84 kind=entry hit=1 vcpu=1 jiffies=4294968000 host_ns=5123456789 pid=4242
 //!           backend -> plugin   applied unplug 2: port 2 unplugged      (or: failed REASON)
 //! control:  plugin -> backend   hello api=7 pid=4242 vcpus=2
-//!           backend -> plugin   arm name=snd_foo addr=0xffff8000010a0000 kind=entry hit=1 [end=0x...]
+//!           backend -> plugin   arm id=1 name=snd_foo addr=0xffff8000010a0000 kind=entry hit=1 [end=0x...]
 //!           plugin -> backend   armed name=snd_foo addr=0xffff8000010a0000 hit=1
 //! ```
 //!
@@ -46,6 +46,9 @@ impl Kind {
 /// One trigger: a function, where in it, and which execution counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arm {
+    /// Which trigger this is: the order of `at=` options, or the backend's number for one armed
+    /// at run time. A hit names it, so two triggers on one function stay apart.
+    pub id: u32,
     /// Function name (for messages).
     pub name: String,
     /// Guest virtual address of its first instruction.
@@ -74,13 +77,14 @@ impl Arm {
         s
     }
 
-    /// Parses [`Arm::to_option`]'s output.
-    pub fn from_option(s: &str) -> Result<Arm, String> {
+    /// Parses [`Arm::to_option`]'s output; `id` is the option's position.
+    pub fn from_option(s: &str, id: u32) -> Result<Arm, String> {
         let parts: Vec<&str> = s.split(':').collect();
         if !(4..=5).contains(&parts.len()) {
             return Err(format!("trigger '{s}' is not NAME:ADDR:HIT:KIND[:END]"));
         }
         let arm = Arm {
+            id,
             name: parts[0].to_string(),
             addr: parse_u64(parts[1])?,
             hit: parse_u64(parts[2])?,
@@ -95,7 +99,8 @@ impl Arm {
     /// The control line that arms this trigger at run time.
     pub fn to_line(&self) -> String {
         let mut s = format!(
-            "arm name={} addr={:#x} kind={} hit={}",
+            "arm id={} name={} addr={:#x} kind={} hit={}",
+            self.id,
             self.name,
             self.addr,
             self.kind.as_str(),
@@ -111,6 +116,7 @@ impl Arm {
     pub fn from_line(line: &str) -> Result<Arm, String> {
         let f = Fields::parse(line, "arm")?;
         let arm = Arm {
+            id: parse_u64(f.get("id")?)? as u32,
             name: f.get("name")?.to_string(),
             addr: parse_u64(f.get("addr")?)?,
             kind: Kind::parse(f.get("kind")?).ok_or("kind is not entry or return")?,
@@ -141,6 +147,8 @@ impl Arm {
 /// What the plugin tells the backend when a trigger fires.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
+    /// The trigger's [`Arm::id`].
+    pub id: u32,
     /// Function name.
     pub name: String,
     /// The instruction that fired (the function's address for entry, the `ret` for return).
@@ -163,7 +171,8 @@ impl Hit {
     /// The protocol line (no newline).
     pub fn to_line(&self) -> String {
         let mut s = format!(
-            "hit name={} addr={:#x} kind={} hit={} vcpu={}",
+            "hit id={} name={} addr={:#x} kind={} hit={} vcpu={}",
+            self.id,
             self.name,
             self.addr,
             self.kind.as_str(),
@@ -181,6 +190,7 @@ impl Hit {
     pub fn from_line(line: &str) -> Result<Hit, String> {
         let f = Fields::parse(line, "hit")?;
         Ok(Hit {
+            id: parse_u64(f.get("id")?)? as u32,
             name: f.get("name")?.to_string(),
             addr: parse_u64(f.get("addr")?)?,
             kind: Kind::parse(f.get("kind")?).ok_or("kind is not entry or return")?,
@@ -276,6 +286,7 @@ mod tests {
 
     fn arm(kind: Kind, end: Option<u64>) -> Arm {
         Arm {
+            id: 0,
             name: "usb_reset_device".into(),
             addr: 0xffff_8000_803e_fe84,
             end,
@@ -290,7 +301,7 @@ mod tests {
             arm(Kind::Entry, None),
             arm(Kind::Return, Some(0xffff_8000_803f_0000)),
         ] {
-            assert_eq!(Arm::from_option(&a.to_option()).unwrap(), a);
+            assert_eq!(Arm::from_option(&a.to_option(), 0).unwrap(), a);
             assert_eq!(Arm::from_line(&a.to_line()).unwrap(), a);
         }
         assert_eq!(
@@ -301,19 +312,20 @@ mod tests {
 
     #[test]
     fn bad_arms_are_refused_with_a_reason() {
-        let e = Arm::from_option("f:0x10:0:entry").unwrap_err();
+        let e = Arm::from_option("f:0x10:0:entry", 0).unwrap_err();
         assert!(e.contains("starts at 1"), "{e}");
-        let e = Arm::from_option("f:0x10:1:return").unwrap_err();
+        let e = Arm::from_option("f:0x10:1:return", 0).unwrap_err();
         assert!(e.contains("end address"), "{e}");
-        assert!(Arm::from_option("f:0x10:1:middle").is_err());
-        assert!(Arm::from_option("f:zz:1:entry").is_err());
-        assert!(Arm::from_option("f:0x10").is_err());
-        assert!(Arm::from_line("arm name=f addr=0x10 kind=entry").is_err());
+        assert!(Arm::from_option("f:0x10:1:middle", 0).is_err());
+        assert!(Arm::from_option("f:zz:1:entry", 0).is_err());
+        assert!(Arm::from_option("f:0x10", 0).is_err());
+        assert!(Arm::from_line("arm id=1 name=f addr=0x10 kind=entry").is_err());
     }
 
     #[test]
     fn hit_round_trips_with_and_without_jiffies() {
         let mut h = Hit {
+            id: 4,
             name: "f".into(),
             addr: 0x1000,
             kind: Kind::Return,
@@ -325,7 +337,7 @@ mod tests {
         };
         assert_eq!(
             h.to_line(),
-            "hit name=f addr=0x1000 kind=return hit=2 vcpu=1 jiffies=4294968000 host_ns=5 pid=42"
+            "hit id=4 name=f addr=0x1000 kind=return hit=2 vcpu=1 jiffies=4294968000 host_ns=5 pid=42"
         );
         assert_eq!(Hit::from_line(&h.to_line()).unwrap(), h);
         h.jiffies = None;
