@@ -4,6 +4,7 @@
 //! - `at=NAME:ADDR:HIT:KIND[:END]`: a trigger (repeatable; see [`crate::protocol::Arm`]);
 //! - `timeout_ms=N`: how long a vCPU is held at most when the backend does not answer (10000);
 //! - `jiffies=ADDR`: the guest's `jiffies` variable, read at a hit to give the guest time;
+//! - `hz=N`: the kernel's `CONFIG_HZ`, to log that time in seconds since boot;
 //! - `probe=on`: print the API versions and refuse to load (the backend's pre-boot check).
 
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Address of the guest's `jiffies`.
     pub jiffies: Option<u64>,
+    /// The kernel's `CONFIG_HZ`.
+    pub hz: Option<u64>,
     /// Only report the versions.
     pub probe: bool,
 }
@@ -37,6 +40,7 @@ impl Options {
             arms: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             jiffies: None,
+            hz: None,
             probe: false,
         };
         for w in words {
@@ -51,10 +55,11 @@ impl Options {
                 }
                 "timeout_ms" => o.timeout = Duration::from_millis(parse_u64(v)?),
                 "jiffies" => o.jiffies = Some(parse_u64(v)?),
+                "hz" => o.hz = Some(parse_u64(v)?).filter(|&hz| hz > 0),
                 "probe" => o.probe = matches!(v, "on" | "yes" | "true"),
                 _ => {
                     return Err(format!(
-                        "unknown option '{k}' (known: socket, at, timeout_ms, jiffies, probe)"
+                        "unknown option '{k}' (known: socket, at, timeout_ms, jiffies, hz, probe)"
                     ))
                 }
             }
@@ -76,6 +81,7 @@ mod tests {
             "at=g:0x20:2:return:0x40",
             "timeout_ms=500",
             "jiffies=0xffff800080909280",
+            "hz=250",
         ])
         .unwrap();
         assert_eq!(o.socket, Some(PathBuf::from("/tmp/s.sock")));
@@ -85,6 +91,7 @@ mod tests {
         assert_eq!(o.arms[1].end, Some(0x40));
         assert_eq!(o.timeout, Duration::from_millis(500));
         assert_eq!(o.jiffies, Some(0xffff_8000_8090_9280));
+        assert_eq!(o.hz, Some(250));
         assert!(!o.probe);
         assert!(Options::parse(["probe=on"]).unwrap().probe);
     }

@@ -51,6 +51,7 @@ struct State {
     socket: Option<PathBuf>,
     timeout: Duration,
     jiffies: Option<u64>,
+    hz: Option<u64>,
     triggers: RwLock<Vec<&'static Trigger>>,
     /// Sites by (trigger, address): a block translated again reuses its site.
     sites: Mutex<HashMap<(usize, u64), &'static Site>>,
@@ -127,6 +128,7 @@ fn install(id: PluginId, info: Option<&QemuInfo>, words: &[String]) -> Result<()
         socket: opts.socket.clone(),
         timeout: opts.timeout,
         jiffies: opts.jiffies,
+        hz: opts.hz,
         triggers: RwLock::new(opts.arms.iter().map(|a| leak_trigger(a.clone())).collect()),
         sites: Mutex::default(),
         start: Instant::now(),
@@ -145,6 +147,7 @@ fn install(id: PluginId, info: Option<&QemuInfo>, words: &[String]) -> Result<()
     unsafe {
         (state.api.register_vcpu_tb_trans_cb)(id, on_translate, std::ptr::null_mut());
         (state.api.register_atexit_cb)(id, on_exit, std::ptr::null_mut());
+        (state.api.register_vcpu_init_cb)(id, on_vcpu_init, std::ptr::null_mut());
     }
     if let Some(path) = &opts.socket {
         let path = path.clone();
@@ -213,6 +216,32 @@ fn control_loop(path: &Path) {
     if r.is_err() {
         log("control thread panicked; run-time arming stops");
     }
+}
+
+unsafe extern "C" fn on_vcpu_init(vcpu: c_uint, _userdata: *mut c_void) {
+    let _ = catch_unwind(|| {
+        let Some(st) = STATE.get() else { return };
+        if vcpu != 0 || std::env::var_os("SIDEBAND_PLUGIN_REGS").is_none() {
+            return;
+        }
+        // SAFETY: called in vCPU context as the API requires; the array is freed below.
+        unsafe {
+            let arr = (st.api.get_registers)();
+            if arr.is_null() {
+                return;
+            }
+            let descs = std::slice::from_raw_parts(
+                (*arr).data as *const api::RegDescriptor,
+                (*arr).len as usize,
+            );
+            let names: Vec<String> = descs
+                .iter()
+                .map(|d| CStr::from_ptr(d.name).to_string_lossy().into_owned())
+                .collect();
+            log(&format!("registers: {}", names.join(" ")));
+            (st.api.g_array_free)(arr, 1);
+        }
+    });
 }
 
 unsafe extern "C" fn on_translate(tb: *mut Tb, _userdata: *mut c_void) {
@@ -325,8 +354,11 @@ fn hold(st: &State, hit: &Hit) {
         hit.hit,
         hit.kind.as_str(),
         hit.vcpu,
-        hit.jiffies
-            .map_or(String::new(), |j| format!(", jiffies {j}"))
+        match (hit.jiffies, st.hz) {
+            (Some(j), Some(hz)) => format!(", guest time {:.3}s", protocol::uptime(j, hz)),
+            (Some(j), None) => format!(", jiffies {j}"),
+            _ => String::new(),
+        }
     );
     let Some(path) = &st.socket else {
         log(&format!("{what}: hit (no backend socket given, not held)"));

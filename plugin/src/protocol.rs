@@ -271,6 +271,13 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Seconds since boot for a `jiffies` value (the kernel starts it 300 s before the 32-bit wrap:
+/// `INITIAL_JIFFIES`).
+pub fn uptime(jiffies: u64, hz: u64) -> f64 {
+    let initial = u64::from((-300i64 * hz as i64) as i32 as u32);
+    jiffies.wrapping_sub(initial) as f64 / hz.max(1) as f64
+}
+
 /// A decimal or `0x` hexadecimal number.
 pub fn parse_u64(s: &str) -> Result<u64, String> {
     let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
@@ -343,6 +350,16 @@ mod tests {
         h.jiffies = None;
         assert_eq!(Hit::from_line(&h.to_line()).unwrap(), h);
         assert!(Hit::from_line("hello api=7").is_err());
+    }
+
+    #[test]
+    fn guest_time_from_jiffies() {
+        // INITIAL_JIFFIES for HZ=250 is (u32)(-75000) = 4294892296.
+        assert!((uptime(4_294_893_097, 250) - 3.204).abs() < 1e-9);
+        assert!(
+            (uptime(4_294_892_296 + 250 * 400, 250) - 400.0).abs() < 1e-9,
+            "past the wrap"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use sideband_plugin::protocol::{parse_u64, Arm, Hit, Kind, Reply};
+use sideband_plugin::protocol::{parse_u64, uptime, Arm, Hit, Kind, Reply};
 
 /// The plugin's file name in the cargo target folder.
 pub const PLUGIN_FILE: &str = "libsideband_plugin.so";
@@ -217,12 +217,6 @@ pub fn config_hz(config: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("CONFIG_HZ="))
         .and_then(|v| v.trim().parse().ok())
-}
-
-/// Seconds since boot for a `jiffies` value (the kernel starts it 300 s before wrapping).
-pub fn uptime(jiffies: u64, hz: u64) -> f64 {
-    let initial = u64::from((-300i64 * hz as i64) as i32 as u32);
-    jiffies.wrapping_sub(initial) as f64 / hz.max(1) as f64
 }
 
 /// Where the plugin library is: `SIDEBAND_PLUGIN`, else next to the running binary (cargo puts
@@ -446,6 +440,7 @@ impl PluginServer {
 
     /// The `-plugin` argument for QEMU.
     pub fn qemu_arg(&self, plugin: &Path, jiffies: Option<u64>) -> Result<String> {
+        let hz = self.shared.hz;
         let mut a = format!("{},socket={}", plugin.display(), self.path.display());
         if a.matches(',').count() != 1 {
             bail!(
@@ -455,6 +450,9 @@ impl PluginServer {
         a.push_str(&format!(",timeout_ms={}", HOLD_TIMEOUT.as_millis()));
         if let Some(j) = jiffies {
             a.push_str(&format!(",jiffies={j:#x}"));
+        }
+        if let Some(hz) = hz {
+            a.push_str(&format!(",hz={hz}"));
         }
         for (arm, _) in self
             .shared
@@ -805,7 +803,7 @@ ffff800080909280 D jiffies
         );
         assert!(
             qemu_arg.ends_with(
-                ",jiffies=0x80,at=usb_reset_device:0xffff8000803efe84:2:entry:0xffff8000803f0e14"
+                ",jiffies=0x80,hz=250,at=usb_reset_device:0xffff8000803efe84:2:entry:0xffff8000803f0e14"
             ),
             "{qemu_arg}"
         );
