@@ -219,26 +219,35 @@ pub fn config_hz(config: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Where the plugin library is: `SIDEBAND_PLUGIN`, else next to the running binary (cargo puts
-/// `sideband` and `libsideband_plugin.so` in the same target folder; tests run from `deps/`).
+/// Where the plugin library is: `SIDEBAND_PLUGIN`, else next to the running binary. Cargo puts
+/// `sideband` and `libsideband_plugin.so` in the same target folder (`cargo build -p
+/// sideband-plugin` or `--workspace`), or only in its `deps/` when the plugin was built as the
+/// backend's dependency; tests run from `deps/`. The newest candidate wins.
 pub fn locate() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("SIDEBAND_PLUGIN") {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("cannot find the running binary")?;
     let mut tried = Vec::new();
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     for dir in exe.ancestors().skip(1).take(2) {
-        let p = dir.join(PLUGIN_FILE);
-        if p.exists() {
-            return Ok(p);
+        for p in [dir.join(PLUGIN_FILE), dir.join("deps").join(PLUGIN_FILE)] {
+            if let Ok(t) = p.metadata().and_then(|m| m.modified()) {
+                if best.as_ref().is_none_or(|(bt, _)| t > *bt) {
+                    best = Some((t, p.clone()));
+                }
+            }
+            tried.push(p.display().to_string());
         }
-        tried.push(p.display().to_string());
     }
-    bail!(
-        "the TCG plugin is not built (looked for {}); build it with `cargo build --release -p sideband-plugin` \
-         (or `--workspace`), or name it with SIDEBAND_PLUGIN",
-        tried.join(", ")
-    )
+    match best {
+        Some((_, p)) => Ok(p),
+        None => bail!(
+            "the TCG plugin is not built (looked for {}); build it with `cargo build --release -p sideband-plugin` \
+             (or `--workspace`), or name it with SIDEBAND_PLUGIN",
+            tried.join(", ")
+        ),
+    }
 }
 
 /// Checks that QEMU loads the plugin's API version, before any boot: QEMU is started with the
