@@ -76,7 +76,9 @@ fn command_line_trigger_holds_the_vcpu_and_the_guest_goes_on() {
         .unwrap_or_else(|| panic!("no hit reported:\n{stderr}"));
     assert!(hit.contains(", guest time "), "{hit}");
     assert!(
-        hit.ends_with("vCPU held while `expect-headset mute=0` ran: applied: mute=0 volume=0.00dB rate=48000"),
+        hit.ends_with(
+            "vCPU held while `expect-headset mute=0` ran: applied: mute=0 volume=0.00dB rate=48000"
+        ),
         "{hit}"
     );
     assert!(
@@ -84,12 +86,18 @@ fn command_line_trigger_holds_the_vcpu_and_the_guest_goes_on() {
         "{stderr}"
     );
     let console = std::fs::read_to_string(dir.path().join("smoke.console.log")).unwrap();
-    assert!(console.contains("libsideband_plugin.so,socket="), "QEMU got no -plugin");
+    assert!(
+        console.contains("libsideband_plugin.so,socket="),
+        "QEMU got no -plugin"
+    );
     assert!(
         console.contains("sideband-plugin: usb_new_device+2 (entry) on vCPU "),
         "the plugin logs the hit on QEMU's stderr"
     );
-    assert!(console.contains("held "), "the plugin logs how long it held the vCPU");
+    assert!(
+        console.contains("held "),
+        "the plugin logs how long it held the vCPU"
+    );
 }
 
 /// A trigger armed by the scenario itself (address from /proc/kallsyms, the way module functions
@@ -148,7 +156,10 @@ fn missing_symbol_is_an_error_before_boot() {
         "nothing may boot"
     );
     assert!(start.elapsed() < Duration::from_secs(60));
-    let o = sideband(&["test", "-s", "smoke", "--at", "usb_reset_device+0"], dir.path());
+    let o = sideband(
+        &["test", "-s", "smoke", "--at", "usb_reset_device+0"],
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("must be 1 or more"));
 }

@@ -95,26 +95,44 @@ pub type VcpuUdataCb = unsafe extern "C" fn(vcpu_index: c_uint, userdata: *mut c
 /// v7 `qemu_plugin_udata_cb_t`.
 pub type UdataCb = unsafe extern "C" fn(userdata: *mut c_void);
 
+/// Signatures of the API entry points (v7).
+#[allow(missing_docs)]
+pub mod sig {
+    use super::*;
+    pub type RegisterTbTrans = unsafe extern "C" fn(PluginId, TbTransCb, *mut c_void);
+    pub type RegisterVcpuInit = unsafe extern "C" fn(PluginId, VcpuUdataCb, *mut c_void);
+    pub type RegisterAtexit = unsafe extern "C" fn(PluginId, UdataCb, *mut c_void);
+    pub type RegisterInsnExec = unsafe extern "C" fn(*mut Insn, VcpuUdataCb, c_int, *mut c_void);
+    pub type TbNInsns = unsafe extern "C" fn(*const Tb) -> usize;
+    pub type TbGetInsn = unsafe extern "C" fn(*const Tb, usize) -> *mut Insn;
+    pub type InsnVaddr = unsafe extern "C" fn(*const Insn) -> u64;
+    pub type InsnData = unsafe extern "C" fn(*const Insn, *mut c_void, usize) -> usize;
+    pub type GetRegisters = unsafe extern "C" fn() -> *mut GArray;
+    pub type ReadRegister = unsafe extern "C" fn(*mut Register, *mut GByteArray) -> bool;
+    pub type ReadMemoryVaddr = unsafe extern "C" fn(u64, *mut GByteArray, usize) -> bool;
+    pub type GArrayFree = unsafe extern "C" fn(*mut GArray, c_int) -> *mut c_char;
+    pub type GByteArrayNew = unsafe extern "C" fn() -> *mut GByteArray;
+    pub type GByteArrayFree = unsafe extern "C" fn(*mut GByteArray, c_int) -> *mut u8;
+}
+
 /// The API entry points, resolved in the QEMU process.
 #[derive(Clone, Copy)]
 #[allow(missing_docs)]
 pub struct Api {
-    pub register_vcpu_tb_trans_cb: unsafe extern "C" fn(PluginId, TbTransCb, *mut c_void),
-    pub register_vcpu_init_cb: unsafe extern "C" fn(PluginId, VcpuUdataCb, *mut c_void),
-    pub register_atexit_cb: unsafe extern "C" fn(PluginId, UdataCb, *mut c_void),
-    pub register_vcpu_insn_exec_cb:
-        unsafe extern "C" fn(*mut Insn, VcpuUdataCb, c_int, *mut c_void),
-    pub tb_n_insns: unsafe extern "C" fn(*const Tb) -> usize,
-    pub tb_get_insn: unsafe extern "C" fn(*const Tb, usize) -> *mut Insn,
-    pub insn_vaddr: unsafe extern "C" fn(*const Insn) -> u64,
-    pub insn_data: unsafe extern "C" fn(*const Insn, *mut c_void, usize) -> usize,
-    pub get_registers: unsafe extern "C" fn() -> *mut GArray,
-    pub read_register: unsafe extern "C" fn(*mut Register, *mut GByteArray) -> bool,
-    pub read_memory_vaddr: unsafe extern "C" fn(u64, *mut GByteArray, usize) -> bool,
-    pub g_array_free: unsafe extern "C" fn(*mut GArray, c_int) -> *mut c_char,
-    pub g_byte_array_new: unsafe extern "C" fn() -> *mut GByteArray,
-    pub g_byte_array_free: unsafe extern "C" fn(*mut GByteArray, c_int) -> *mut u8,
-    pub g_byte_array_set_size: unsafe extern "C" fn(*mut GByteArray, c_uint) -> *mut GByteArray,
+    pub register_vcpu_tb_trans_cb: sig::RegisterTbTrans,
+    pub register_vcpu_init_cb: sig::RegisterVcpuInit,
+    pub register_atexit_cb: sig::RegisterAtexit,
+    pub register_vcpu_insn_exec_cb: sig::RegisterInsnExec,
+    pub tb_n_insns: sig::TbNInsns,
+    pub tb_get_insn: sig::TbGetInsn,
+    pub insn_vaddr: sig::InsnVaddr,
+    pub insn_data: sig::InsnData,
+    pub get_registers: sig::GetRegisters,
+    pub read_register: sig::ReadRegister,
+    pub read_memory_vaddr: sig::ReadMemoryVaddr,
+    pub g_array_free: sig::GArrayFree,
+    pub g_byte_array_new: sig::GByteArrayNew,
+    pub g_byte_array_free: sig::GByteArrayFree,
 }
 
 fn lookup(name: &CStr) -> Result<*mut c_void, String> {
@@ -132,11 +150,11 @@ fn lookup(name: &CStr) -> Result<*mut c_void, String> {
 }
 
 macro_rules! bind {
-    ($name:literal) => {{
+    ($name:literal, $ty:ty) => {{
         let p = lookup($name)?;
-        // SAFETY: the symbol is QEMU's (or glib's) function of that name; its C signature is the
-        // one declared in the matching `Api` field (checked against qemu-plugin.h v7).
-        unsafe { std::mem::transmute::<*mut c_void, _>(p) }
+        // SAFETY: the symbol is QEMU's (or glib's) function of that name; its C signature is
+        // `$ty` (checked against qemu-plugin.h v7 and glib's headers).
+        unsafe { std::mem::transmute::<*mut c_void, $ty>(p) }
     }};
 }
 
@@ -144,21 +162,29 @@ impl Api {
     /// Resolves every entry point; the error names the first one missing.
     pub fn resolve() -> Result<Api, String> {
         Ok(Api {
-            register_vcpu_tb_trans_cb: bind!(c"qemu_plugin_register_vcpu_tb_trans_cb"),
-            register_vcpu_init_cb: bind!(c"qemu_plugin_register_vcpu_init_cb"),
-            register_atexit_cb: bind!(c"qemu_plugin_register_atexit_cb"),
-            register_vcpu_insn_exec_cb: bind!(c"qemu_plugin_register_vcpu_insn_exec_cb"),
-            tb_n_insns: bind!(c"qemu_plugin_tb_n_insns"),
-            tb_get_insn: bind!(c"qemu_plugin_tb_get_insn"),
-            insn_vaddr: bind!(c"qemu_plugin_insn_vaddr"),
-            insn_data: bind!(c"qemu_plugin_insn_data"),
-            get_registers: bind!(c"qemu_plugin_get_registers"),
-            read_register: bind!(c"qemu_plugin_read_register"),
-            read_memory_vaddr: bind!(c"qemu_plugin_read_memory_vaddr"),
-            g_array_free: bind!(c"g_array_free"),
-            g_byte_array_new: bind!(c"g_byte_array_new"),
-            g_byte_array_free: bind!(c"g_byte_array_free"),
-            g_byte_array_set_size: bind!(c"g_byte_array_set_size"),
+            register_vcpu_tb_trans_cb: bind!(
+                c"qemu_plugin_register_vcpu_tb_trans_cb",
+                sig::RegisterTbTrans
+            ),
+            register_vcpu_init_cb: bind!(
+                c"qemu_plugin_register_vcpu_init_cb",
+                sig::RegisterVcpuInit
+            ),
+            register_atexit_cb: bind!(c"qemu_plugin_register_atexit_cb", sig::RegisterAtexit),
+            register_vcpu_insn_exec_cb: bind!(
+                c"qemu_plugin_register_vcpu_insn_exec_cb",
+                sig::RegisterInsnExec
+            ),
+            tb_n_insns: bind!(c"qemu_plugin_tb_n_insns", sig::TbNInsns),
+            tb_get_insn: bind!(c"qemu_plugin_tb_get_insn", sig::TbGetInsn),
+            insn_vaddr: bind!(c"qemu_plugin_insn_vaddr", sig::InsnVaddr),
+            insn_data: bind!(c"qemu_plugin_insn_data", sig::InsnData),
+            get_registers: bind!(c"qemu_plugin_get_registers", sig::GetRegisters),
+            read_register: bind!(c"qemu_plugin_read_register", sig::ReadRegister),
+            read_memory_vaddr: bind!(c"qemu_plugin_read_memory_vaddr", sig::ReadMemoryVaddr),
+            g_array_free: bind!(c"g_array_free", sig::GArrayFree),
+            g_byte_array_new: bind!(c"g_byte_array_new", sig::GByteArrayNew),
+            g_byte_array_free: bind!(c"g_byte_array_free", sig::GByteArrayFree),
         })
     }
 }
