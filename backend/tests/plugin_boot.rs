@@ -101,7 +101,8 @@ fn command_line_trigger_holds_the_vcpu_and_the_guest_goes_on() {
 }
 
 /// A trigger armed by the scenario itself (address from /proc/kallsyms, the way module functions
-/// are armed): the loopback device is unplugged exactly when usb_reset_device starts.
+/// are armed): the loopback device is unplugged exactly when usb_reset_device starts. The function
+/// ran once before the arming, so this also shows the translation-cache flush.
 #[test]
 fn scenario_armed_trigger_unplugs_exactly_at_usb_reset_device() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,9 +110,10 @@ fn scenario_armed_trigger_unplugs_exactly_at_usb_reset_device() {
     let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "at-reset failed:\n{stdout}\n{stderr}");
     for case in [
-        "ok 2 trigger_armed",
-        "ok 3 unplugged_during_reset",
-        "ok 4 replug_enumerated",
+        "ok 2 plain_reset",
+        "ok 3 trigger_armed",
+        "ok 4 unplugged_during_reset",
+        "ok 5 replug_enumerated",
     ] {
         assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
     }
@@ -126,6 +128,11 @@ fn scenario_armed_trigger_unplugs_exactly_at_usb_reset_device() {
     assert!(
         hit.ends_with("`unplug 2` ran: applied: port 2 unplugged"),
         "{hit}"
+    );
+    let console = std::fs::read_to_string(dir.path().join("at-reset.console.log")).unwrap();
+    assert!(
+        console.contains("sideband-plugin: translation cache flushed in"),
+        "{console}"
     );
 }
 

@@ -102,6 +102,7 @@ pub mod sig {
     pub type RegisterTbTrans = unsafe extern "C" fn(PluginId, TbTransCb, *mut c_void);
     pub type RegisterVcpuInit = unsafe extern "C" fn(PluginId, VcpuUdataCb, *mut c_void);
     pub type RegisterAtexit = unsafe extern "C" fn(PluginId, UdataCb, *mut c_void);
+    pub type Reset = unsafe extern "C" fn(PluginId, UdataCb, *mut c_void);
     pub type RegisterInsnExec = unsafe extern "C" fn(*mut Insn, VcpuUdataCb, c_int, *mut c_void);
     pub type TbNInsns = unsafe extern "C" fn(*const Tb) -> usize;
     pub type TbGetInsn = unsafe extern "C" fn(*const Tb, usize) -> *mut Insn;
@@ -122,6 +123,7 @@ pub struct Api {
     pub register_vcpu_tb_trans_cb: sig::RegisterTbTrans,
     pub register_vcpu_init_cb: sig::RegisterVcpuInit,
     pub register_atexit_cb: sig::RegisterAtexit,
+    pub reset: sig::Reset,
     pub register_vcpu_insn_exec_cb: sig::RegisterInsnExec,
     pub tb_n_insns: sig::TbNInsns,
     pub tb_get_insn: sig::TbGetInsn,
@@ -171,6 +173,7 @@ impl Api {
                 sig::RegisterVcpuInit
             ),
             register_atexit_cb: bind!(c"qemu_plugin_register_atexit_cb", sig::RegisterAtexit),
+            reset: bind!(c"qemu_plugin_reset", sig::Reset),
             register_vcpu_insn_exec_cb: bind!(
                 c"qemu_plugin_register_vcpu_insn_exec_cb",
                 sig::RegisterInsnExec

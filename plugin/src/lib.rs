@@ -9,6 +9,11 @@
 //! answer (at most `timeout_ms`) before it executes the instruction. Every callback is wrapped in
 //! `catch_unwind`: nothing unwinds into QEMU.
 //!
+//! A trigger armed at run time may name a function QEMU has already translated; the plugin then
+//! flushes the translation cache (`qemu_plugin_reset` from the next translation, which is vCPU
+//! context, then re-registers its callbacks, as QEMU's tests/tcg/plugins/reset.c does) and
+//! confirms the arming only once the flush is done.
+//!
 //! Kinds: `entry` fires on the function's first instruction; `return` on any `ret` inside
 //! `[ADDR, END)` (a function that leaves by a tail call is not seen returning).
 
@@ -22,8 +27,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use api::{Api, PluginId, QemuInfo, Tb, API_VERSION};
@@ -48,6 +53,7 @@ struct Site {
 
 struct State {
     api: Api,
+    id: PluginId,
     socket: Option<PathBuf>,
     timeout: Duration,
     jiffies: Option<u64>,
@@ -59,6 +65,13 @@ struct State {
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
+
+/// A translation-cache flush was asked for (run-time arming); the next translation starts it.
+static FLUSH_WANTED: AtomicBool = AtomicBool::new(false);
+/// Flushes completed so far, with its condition variable.
+static FLUSHES: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+/// How long run-time arming waits for the flush before it confirms anyway.
+const FLUSH_WAIT: Duration = Duration::from_secs(3);
 
 fn log(msg: &str) {
     eprintln!("sideband-plugin: {msg}");
@@ -125,6 +138,7 @@ fn install(id: PluginId, info: Option<&QemuInfo>, words: &[String]) -> Result<()
     let api = Api::resolve()?;
     let state = State {
         api,
+        id,
         socket: opts.socket.clone(),
         timeout: opts.timeout,
         jiffies: opts.jiffies,
@@ -143,12 +157,9 @@ fn install(id: PluginId, info: Option<&QemuInfo>, words: &[String]) -> Result<()
         ));
     }
     let state = STATE.get_or_init(|| state);
-    // SAFETY: the callbacks have the v7 signatures declared in `api` and never unwind.
-    unsafe {
-        (state.api.register_vcpu_tb_trans_cb)(id, on_translate, std::ptr::null_mut());
-        (state.api.register_atexit_cb)(id, on_exit, std::ptr::null_mut());
-        (state.api.register_vcpu_init_cb)(id, on_vcpu_init, std::ptr::null_mut());
-    }
+    register_callbacks(state);
+    // SAFETY: the callback has the v7 signature declared in `api` and never unwinds.
+    unsafe { (state.api.register_vcpu_init_cb)(id, on_vcpu_init, std::ptr::null_mut()) };
     if let Some(path) = &opts.socket {
         let path = path.clone();
         std::thread::Builder::new()
@@ -157,6 +168,39 @@ fn install(id: PluginId, info: Option<&QemuInfo>, words: &[String]) -> Result<()
             .map_err(|e| format!("cannot start the control thread: {e}"))?;
     }
     Ok(())
+}
+
+/// Translation and at-exit callbacks (at install, and again after a reset removed them).
+fn register_callbacks(st: &State) {
+    // SAFETY: the callbacks have the v7 signatures declared in `api` and never unwind.
+    unsafe {
+        (st.api.register_vcpu_tb_trans_cb)(st.id, on_translate, std::ptr::null_mut());
+        (st.api.register_atexit_cb)(st.id, on_exit, std::ptr::null_mut());
+    }
+}
+
+/// Asks for a translation-cache flush and waits (bounded) until it is done.
+fn flush_and_wait() -> bool {
+    let (lock, cv) = &FLUSHES;
+    let Ok(done) = lock.lock() else { return false };
+    let before = *done;
+    FLUSH_WANTED.store(true, Ordering::SeqCst);
+    cv.wait_timeout_while(done, FLUSH_WAIT, |n| *n == before)
+        .map(|(n, _)| *n != before)
+        .unwrap_or(false)
+}
+
+unsafe extern "C" fn on_reset(_userdata: *mut c_void) {
+    let _ = catch_unwind(|| {
+        if let Some(st) = STATE.get() {
+            register_callbacks(st);
+        }
+        let (lock, cv) = &FLUSHES;
+        if let Ok(mut n) = lock.lock() {
+            *n += 1;
+        }
+        cv.notify_all();
+    });
 }
 
 fn leak_trigger(arm: Arm) -> &'static Trigger {
@@ -204,7 +248,18 @@ fn control_loop(path: &Path) {
                             t.push(leak_trigger(arm));
                         }
                     }
-                    msg
+                    // The function may have run (and been translated) already.
+                    let t = Instant::now();
+                    if flush_and_wait() {
+                        log(&format!(
+                            "translation cache flushed in {:.1} ms",
+                            t.elapsed().as_secs_f64() * 1e3
+                        ));
+                        format!("{msg} flushed=yes")
+                    } else {
+                        log("translation cache flush still pending");
+                        format!("{msg} flushed=pending")
+                    }
                 }
                 Err(e) => format!("error {e}"),
             };
@@ -247,6 +302,10 @@ unsafe extern "C" fn on_vcpu_init(vcpu: c_uint, _userdata: *mut c_void) {
 unsafe extern "C" fn on_translate(tb: *mut Tb, _userdata: *mut c_void) {
     let _ = catch_unwind(|| {
         let Some(st) = STATE.get() else { return };
+        if FLUSH_WANTED.swap(false, Ordering::SeqCst) {
+            // SAFETY: vCPU context (a translation callback); on_reset has the v7 signature.
+            unsafe { (st.api.reset)(st.id, on_reset, std::ptr::null_mut()) };
+        }
         let Ok(triggers) = st.triggers.read() else {
             return;
         };

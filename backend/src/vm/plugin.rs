@@ -428,9 +428,14 @@ impl PluginServer {
             line.push(b[0] as char);
         }
         let line = line.trim();
+        let flushed = if line.ends_with("flushed=pending") {
+            " (translation cache flush still pending: a block already translated may miss it)"
+        } else {
+            ""
+        };
         match line.strip_prefix("armed ") {
             Some(_) => Ok(format!(
-                "armed {} at {:#x}{}",
+                "armed {} at {:#x}{flushed}{}",
                 Trigger {
                     function: arm.name.clone(),
                     kind: arm.kind,
