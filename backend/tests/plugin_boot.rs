@@ -102,11 +102,22 @@ fn command_line_trigger_holds_the_vcpu_and_the_guest_goes_on() {
 
 /// A trigger armed by the scenario itself (address from /proc/kallsyms, the way module functions
 /// are armed): the loopback device is unplugged exactly when usb_reset_device starts. The function
-/// ran once before the arming, so this also shows the translation-cache flush.
+/// ran once before the arming, so this also shows the translation-cache flush. A command-line
+/// trigger with `@` counts hub_port_reset only inside usb_reset_device: the boot's enumeration
+/// resets ports too, but the first hit is the scenario's plain reset.
 #[test]
 fn scenario_armed_trigger_unplugs_exactly_at_usb_reset_device() {
     let dir = tempfile::tempdir().unwrap();
-    let o = sideband(&["test", "-s", "at-reset"], dir.path());
+    let o = sideband(
+        &[
+            "test",
+            "-s",
+            "at-reset",
+            "--at",
+            "hub_port_reset+1@usb_reset_device",
+        ],
+        dir.path(),
+    );
     let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
     assert!(o.status.success(), "at-reset failed:\n{stdout}\n{stderr}");
     for case in [
@@ -134,6 +145,35 @@ fn scenario_armed_trigger_unplugs_exactly_at_usb_reset_device() {
         console.contains("sideband-plugin: translation cache flushed in"),
         "{console}"
     );
+    assert!(
+        stderr.contains("[sideband] at hub_port_reset+1@usb_reset_device: hit 1 on vCPU "),
+        "{stderr}"
+    );
+    // Counted once (the plain reset; the trigger is one-shot but keeps counting), executed more.
+    let counted = console
+        .lines()
+        .find(|l| l.contains("sideband-plugin: hub_port_reset entry: executed "))
+        .unwrap_or_else(|| panic!("no count at exit:\n{console}"));
+    assert!(!counted.contains("executed 0 "), "{counted}");
+}
+
+/// A trigger on a module function (snd-usb-audio-qmi.ko), armed from the guest once the module
+/// is loaded: the hit during the offloaded stream's unplug is reported.
+#[test]
+fn module_function_is_armed_from_kallsyms() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "at-offload-unplug"], dir.path());
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "at-offload-unplug failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("ok 2 trigger_armed"), "{stdout}");
+    let hit = stderr
+        .lines()
+        .find(|l| l.starts_with("[sideband] at qc_usb_audio_offload_disconnect+1: hit 1 on vCPU "))
+        .unwrap_or_else(|| panic!("no hit reported:\n{stderr}"));
+    assert!(hit.contains(", guest time "), "{hit}");
 }
 
 /// A function that is not in System.map fails before anything boots, and says why.

@@ -15,7 +15,11 @@
 //! confirms the arming only once the flush is done.
 //!
 //! Kinds: `entry` fires on the function's first instruction; `return` on any `ret` inside
-//! `[ADDR, END)` (a function that leaves by a tail call is not seen returning).
+//! `[ADDR, END)` (a function that leaves by a tail call is not seen returning). With `@OUTER`
+//! only executions while OUTER is on the same kernel stack count: OUTER's entry records the stack
+//! pointer, its `ret` (same stack pointer again) removes it, and the target counts when its own
+//! stack pointer lies at most [`KERNEL_STACK`] below a recorded one. Being keyed by stack, not by
+//! vCPU, this follows a task that sleeps inside OUTER and resumes on another vCPU.
 
 pub mod api;
 pub mod args;
@@ -39,16 +43,38 @@ use protocol::{Arm, Hit, Kind, Reply};
 #[used]
 pub static qemu_plugin_version: c_int = API_VERSION;
 
+/// arm64 kernel stacks are 16 KiB (`THREAD_SIZE`); a frame further away is another stack.
+pub const KERNEL_STACK: u64 = 16 * 1024;
+
 /// One armed trigger; lives as long as QEMU (leaked on purpose: callbacks point at it).
 struct Trigger {
     arm: Arm,
     count: AtomicU64,
+    /// Stack pointers at the entry of the enclosing function, for frames not yet returned.
+    frames: Mutex<Vec<u64>>,
+}
+
+/// What an instrumented instruction is to its trigger.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Role {
+    /// The trigger's own instruction.
+    Target,
+    /// The enclosing function's entry.
+    OuterEntry,
+    /// A `ret` of the enclosing function.
+    OuterRet,
 }
 
 /// One instrumented instruction: the userdata of its exec callback.
 struct Site {
     trigger: &'static Trigger,
     addr: u64,
+    role: Role,
+}
+
+/// Whether `sp` is on the stack of one of `frames` (at most [`KERNEL_STACK`] below it).
+pub fn inside(frames: &[u64], sp: u64) -> bool {
+    frames.iter().any(|&e| e >= sp && e - sp < KERNEL_STACK)
 }
 
 struct State {
@@ -59,12 +85,14 @@ struct State {
     jiffies: Option<u64>,
     hz: Option<u64>,
     triggers: RwLock<Vec<&'static Trigger>>,
-    /// Sites by (trigger, address): a block translated again reuses its site.
-    sites: Mutex<HashMap<(usize, u64), &'static Site>>,
+    /// Sites by (trigger, address, role): a block translated again reuses its site.
+    sites: Mutex<HashMap<(usize, u64, Role), &'static Site>>,
     start: Instant,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
+/// The stack pointer's register handle (the same on every vCPU of the machine).
+static SP_REG: OnceLock<usize> = OnceLock::new();
 
 /// A translation-cache flush was asked for (run-time arming); the next translation starts it.
 static FLUSH_WANTED: AtomicBool = AtomicBool::new(false);
@@ -207,6 +235,7 @@ fn leak_trigger(arm: Arm) -> &'static Trigger {
     Box::leak(Box::new(Trigger {
         arm,
         count: AtomicU64::new(0),
+        frames: Mutex::default(),
     }))
 }
 
@@ -276,7 +305,7 @@ fn control_loop(path: &Path) {
 unsafe extern "C" fn on_vcpu_init(vcpu: c_uint, _userdata: *mut c_void) {
     let _ = catch_unwind(|| {
         let Some(st) = STATE.get() else { return };
-        if vcpu != 0 || std::env::var_os("SIDEBAND_PLUGIN_REGS").is_none() {
+        if SP_REG.get().is_some() {
             return;
         }
         // SAFETY: called in vCPU context as the API requires; the array is freed below.
@@ -293,10 +322,38 @@ unsafe extern "C" fn on_vcpu_init(vcpu: c_uint, _userdata: *mut c_void) {
                 .iter()
                 .map(|d| CStr::from_ptr(d.name).to_string_lossy().into_owned())
                 .collect();
-            log(&format!("registers: {}", names.join(" ")));
+            if let Some(i) = names.iter().position(|n| n == "sp") {
+                let _ = SP_REG.set(descs[i].handle as usize);
+            }
+            if vcpu == 0 && std::env::var_os("SIDEBAND_PLUGIN_REGS").is_some() {
+                log(&format!("registers: {}", names.join(" ")));
+            }
             (st.api.g_array_free)(arr, 1);
         }
     });
+}
+
+/// The current vCPU's stack pointer (in a callback registered with `CB_R_REGS`).
+fn read_sp(api: &Api) -> Option<u64> {
+    let handle = *SP_REG.get()? as *mut api::Register;
+    // SAFETY: glib allocation freed below; the handle came from qemu_plugin_get_registers and
+    // this runs in a vCPU callback registered with register read access.
+    unsafe {
+        let buf = (api.g_byte_array_new)();
+        if buf.is_null() {
+            return None;
+        }
+        let ok = (api.read_register)(handle, buf);
+        let v = if ok && (*buf).len >= 8 {
+            let mut b = [0u8; 8];
+            std::ptr::copy_nonoverlapping((*buf).data, b.as_mut_ptr(), 8);
+            Some(u64::from_le_bytes(b))
+        } else {
+            None
+        };
+        (api.g_byte_array_free)(buf, 1);
+        v
+    }
 }
 
 unsafe extern "C" fn on_translate(tb: *mut Tb, _userdata: *mut c_void) {
@@ -320,39 +377,52 @@ unsafe extern "C" fn on_translate(tb: *mut Tb, _userdata: *mut c_void) {
             let insn = unsafe { (api.tb_get_insn)(tb, i) };
             // SAFETY: insn is a valid handle from tb_get_insn.
             let va = unsafe { (api.insn_vaddr)(insn) };
+            let mut word = None;
+            let mut is_ret = || {
+                *word.get_or_insert_with(|| {
+                    let mut w = [0u8; 4];
+                    // SAFETY: copies at most 4 bytes of the instruction into w.
+                    let got = unsafe { (api.insn_data)(insn, w.as_mut_ptr().cast(), w.len()) };
+                    got == 4 && is_return(u32::from_le_bytes(w))
+                })
+            };
             for (ti, t) in triggers.iter().enumerate() {
-                let wanted = match t.arm.kind {
-                    Kind::Entry => va == t.arm.addr,
-                    Kind::Return => {
-                        va >= t.arm.addr && t.arm.end.is_some_and(|e| va < e) && {
-                            let mut w = [0u8; 4];
-                            // SAFETY: copies at most 4 bytes of the instruction into w.
-                            let got =
-                                unsafe { (api.insn_data)(insn, w.as_mut_ptr().cast(), w.len()) };
-                            got == 4 && is_return(u32::from_le_bytes(w))
-                        }
-                    }
+                let a = &t.arm;
+                let mut roles = Vec::new();
+                let target = match a.kind {
+                    Kind::Entry => va == a.addr,
+                    Kind::Return => va >= a.addr && a.end.is_some_and(|e| va < e) && is_ret(),
                 };
-                if !wanted {
-                    continue;
+                if target {
+                    roles.push(Role::Target);
                 }
-                let Ok(mut sites) = st.sites.lock() else {
-                    return;
-                };
-                let site: &'static Site = sites.entry((ti, va)).or_insert_with(|| {
-                    Box::leak(Box::new(Site {
-                        trigger: t,
-                        addr: va,
-                    }))
-                });
-                // SAFETY: insn is valid during translation; the site outlives QEMU's use of it.
-                unsafe {
-                    (api.register_vcpu_insn_exec_cb)(
-                        insn,
-                        on_exec,
-                        api::CB_R_REGS,
-                        site as *const Site as *mut c_void,
-                    );
+                if let Some(w) = &a.within {
+                    if va == w.addr {
+                        roles.push(Role::OuterEntry);
+                    } else if va > w.addr && va < w.end && is_ret() {
+                        roles.push(Role::OuterRet);
+                    }
+                }
+                for role in roles {
+                    let Ok(mut sites) = st.sites.lock() else {
+                        return;
+                    };
+                    let site: &'static Site = sites.entry((ti, va, role)).or_insert_with(|| {
+                        Box::leak(Box::new(Site {
+                            trigger: t,
+                            addr: va,
+                            role,
+                        }))
+                    });
+                    // SAFETY: insn is valid during translation; the site outlives QEMU's use.
+                    unsafe {
+                        (api.register_vcpu_insn_exec_cb)(
+                            insn,
+                            on_exec,
+                            api::CB_R_REGS,
+                            site as *const Site as *mut c_void,
+                        );
+                    }
                 }
             }
         }
@@ -364,11 +434,31 @@ unsafe extern "C" fn on_exec(vcpu: c_uint, userdata: *mut c_void) {
         // SAFETY: userdata is a leaked &'static Site registered in on_translate.
         let site = unsafe { &*(userdata as *const Site) };
         let t = site.trigger;
+        let Some(st) = STATE.get() else { return };
+        if t.arm.within.is_some() {
+            let Some(sp) = read_sp(&st.api) else { return };
+            let Ok(mut frames) = t.frames.lock() else {
+                return;
+            };
+            match site.role {
+                Role::OuterEntry => {
+                    frames.push(sp);
+                    return;
+                }
+                Role::OuterRet => {
+                    if let Some(i) = frames.iter().rposition(|&e| e == sp) {
+                        frames.remove(i);
+                    }
+                    return;
+                }
+                Role::Target if !inside(&frames, sp) => return,
+                Role::Target => {}
+            }
+        }
         let n = t.count.fetch_add(1, Ordering::Relaxed) + 1;
         if n != t.arm.hit {
             return;
         }
-        let Some(st) = STATE.get() else { return };
         let hit = Hit {
             id: t.arm.id,
             name: t.arm.name.clone(),
@@ -494,6 +584,25 @@ mod tests {
         assert!(!is_return(0xd61f_0220)); // br x17
         assert!(!is_return(0xd63f_0220)); // blr x17
         assert!(!is_return(0xd503_201f)); // nop
+    }
+
+    #[test]
+    fn a_frame_counts_only_on_its_own_stack() {
+        let frames = [0xffff_8000_8400_3f00];
+        assert!(
+            inside(&frames, 0xffff_8000_8400_3e00),
+            "deeper on the same stack"
+        );
+        assert!(inside(&frames, 0xffff_8000_8400_3f00));
+        assert!(
+            !inside(&frames, 0xffff_8000_8400_3f10),
+            "above the frame: returned"
+        );
+        assert!(
+            !inside(&frames, 0xffff_8000_8500_3e00),
+            "another task's stack"
+        );
+        assert!(!inside(&[], 0x1000));
     }
 
     #[test]

@@ -43,6 +43,41 @@ impl Kind {
     }
 }
 
+/// The function that must be on the stack for a trigger to count (`FUNC@OUTER`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Within {
+    /// Its name (for messages).
+    pub name: String,
+    /// Its first instruction.
+    pub addr: u64,
+    /// Its end (next symbol): its `ret` instructions are inside `[addr, end)`.
+    pub end: u64,
+}
+
+impl Within {
+    /// `NAME:ADDR:END`.
+    pub fn to_field(&self) -> String {
+        format!("{}:{:#x}:{:#x}", self.name, self.addr, self.end)
+    }
+
+    /// Parses [`Within::to_field`]'s output.
+    pub fn from_field(s: &str) -> Result<Within, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [name, addr, end] = parts.as_slice() else {
+            return Err(format!("'{s}' is not OUTER:ADDR:END"));
+        };
+        let w = Within {
+            name: name.to_string(),
+            addr: parse_u64(addr)?,
+            end: parse_u64(end)?,
+        };
+        if w.name.is_empty() || w.end <= w.addr {
+            return Err(format!("bad enclosing function '{s}'"));
+        }
+        Ok(w)
+    }
+}
+
 /// One trigger: a function, where in it, and which execution counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Arm {
@@ -59,10 +94,12 @@ pub struct Arm {
     pub kind: Kind,
     /// Fire on this execution (1 = the first).
     pub hit: u64,
+    /// Count only executions while this function is on the same kernel stack.
+    pub within: Option<Within>,
 }
 
 impl Arm {
-    /// The plugin option value: `NAME:ADDR:HIT:KIND[:END]`.
+    /// The plugin option value: `NAME:ADDR:HIT:KIND[:END][@OUTER:ADDR:END]`.
     pub fn to_option(&self) -> String {
         let mut s = format!(
             "{}:{:#x}:{}:{}",
@@ -74,11 +111,18 @@ impl Arm {
         if let Some(end) = self.end {
             s.push_str(&format!(":{end:#x}"));
         }
+        if let Some(w) = &self.within {
+            s.push_str(&format!("@{}", w.to_field()));
+        }
         s
     }
 
     /// Parses [`Arm::to_option`]'s output; `id` is the option's position.
     pub fn from_option(s: &str, id: u32) -> Result<Arm, String> {
+        let (s, within) = match s.split_once('@') {
+            Some((s, w)) => (s, Some(Within::from_field(w)?)),
+            None => (s, None),
+        };
         let parts: Vec<&str> = s.split(':').collect();
         if !(4..=5).contains(&parts.len()) {
             return Err(format!("trigger '{s}' is not NAME:ADDR:HIT:KIND[:END]"));
@@ -91,6 +135,7 @@ impl Arm {
             kind: Kind::parse(parts[3])
                 .ok_or_else(|| format!("trigger kind '{}' is not entry or return", parts[3]))?,
             end: parts.get(4).map(|e| parse_u64(e)).transpose()?,
+            within,
         };
         arm.check()?;
         Ok(arm)
@@ -109,6 +154,9 @@ impl Arm {
         if let Some(end) = self.end {
             s.push_str(&format!(" end={end:#x}"));
         }
+        if let Some(w) = &self.within {
+            s.push_str(&format!(" within={}", w.to_field()));
+        }
         s
     }
 
@@ -122,6 +170,7 @@ impl Arm {
             kind: Kind::parse(f.get("kind")?).ok_or("kind is not entry or return")?,
             hit: parse_u64(f.get("hit")?)?,
             end: f.opt("end").map(parse_u64).transpose()?,
+            within: f.opt("within").map(Within::from_field).transpose()?,
         };
         arm.check()?;
         Ok(arm)
@@ -299,14 +348,26 @@ mod tests {
             end,
             kind,
             hit: 3,
+            within: None,
         }
     }
 
     #[test]
     fn arm_round_trips_as_option_and_line() {
+        let mut inside = arm(Kind::Entry, Some(0x20));
+        inside.within = Some(Within {
+            name: "outer".into(),
+            addr: 0x100,
+            end: 0x180,
+        });
+        assert_eq!(
+            inside.to_option(),
+            "usb_reset_device:0xffff8000803efe84:3:entry:0x20@outer:0x100:0x180"
+        );
         for a in [
             arm(Kind::Entry, None),
             arm(Kind::Return, Some(0xffff_8000_803f_0000)),
+            inside,
         ] {
             assert_eq!(Arm::from_option(&a.to_option(), 0).unwrap(), a);
             assert_eq!(Arm::from_line(&a.to_line()).unwrap(), a);
@@ -326,6 +387,8 @@ mod tests {
         assert!(Arm::from_option("f:0x10:1:middle", 0).is_err());
         assert!(Arm::from_option("f:zz:1:entry", 0).is_err());
         assert!(Arm::from_option("f:0x10", 0).is_err());
+        assert!(Arm::from_option("f:0x10:1:entry@g:0x20", 0).is_err());
+        assert!(Arm::from_option("f:0x10:1:entry@g:0x20:0x10", 0).is_err());
         assert!(Arm::from_line("arm id=1 name=f addr=0x10 kind=entry").is_err());
     }
 

@@ -1,8 +1,9 @@
 //! Faults at an exact guest kernel function: the backend's side of `libsideband_plugin.so`.
 //!
-//! A trigger `FUNC[:return][+N]` names a function of the kernel (resolved in the kernel build's
+//! A trigger `FUNC[:return][+N][@OUTER]` names a function of the kernel (resolved in the kernel build's
 //! `System.map`; the guest boots with `nokaslr`, so those addresses are the run-time ones), where
-//! in it (entry, the default, or any `ret` inside it) and which execution (the N-th, default 1).
+//! in it (entry, the default, or any `ret` inside it) and which execution (the N-th, default 1),
+//! optionally counting only executions while OUTER is on the same kernel stack.
 //! A [`FaultAt`] pairs a trigger with an action, a backend request as a scenario would print it
 //! after `SIDEBAND-CTL` (`unplug 1`, `dsp-crash`, ...). The plugin holds the vCPU that executes
 //! the trigger, this module's [`PluginServer`] runs the action and answers, then the vCPU goes on.
@@ -25,7 +26,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use sideband_plugin::protocol::{parse_u64, uptime, Arm, Hit, Kind, Reply};
+use sideband_plugin::protocol::{parse_u64, uptime, Arm, Hit, Kind, Reply, Within};
 
 /// The plugin's file name in the cargo target folder.
 pub const PLUGIN_FILE: &str = "libsideband_plugin.so";
@@ -34,9 +35,11 @@ pub const API_VERSION: i32 = sideband_plugin::api::API_VERSION;
 /// How long a held vCPU waits for the backend before it goes on without the fault.
 pub const HOLD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `FUNC[:return][+N]`.
+/// `FUNC[:return][+N][@OUTER]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trigger {
+    /// Count only executions while this function is on the same kernel stack.
+    pub within: Option<String>,
     /// Kernel function name.
     pub function: String,
     /// Entry or return.
@@ -50,6 +53,19 @@ impl FromStr for Trigger {
 
     fn from_str(s: &str) -> Result<Self> {
         let s = s.strip_prefix("at=").unwrap_or(s);
+        let full = s;
+        let (s, within) = match s.split_once('@') {
+            Some((t, w)) => (t, Some(w)),
+            None => (s, None),
+        };
+        let name_ok = |f: &str| {
+            !f.is_empty()
+                && f.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$')
+        };
+        if within.is_some_and(|w| !name_ok(w)) {
+            bail!("trigger '{full}': after '@' comes the enclosing function's name");
+        }
         let (rest, hit) = match s.rsplit_once('+') {
             Some((f, n)) => (
                 f,
@@ -66,14 +82,13 @@ impl FromStr for Trigger {
             Some((f, "entry")) => (f, Kind::Entry),
             Some((_, k)) => bail!("trigger '{s}': '{k}' is not entry or return"),
         };
-        let ok = !function.is_empty()
-            && function
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$');
-        if !ok {
-            bail!("trigger '{s}' is not FUNCTION[:return][+HIT] (a kernel function name)");
+        if !name_ok(function) {
+            bail!(
+                "trigger '{full}' is not FUNCTION[:return][+HIT][@OUTER] (kernel function names)"
+            );
         }
         Ok(Trigger {
+            within: within.map(str::to_string),
             function: function.to_string(),
             kind,
             hit,
@@ -87,7 +102,11 @@ impl fmt::Display for Trigger {
         if self.kind == Kind::Return {
             write!(f, ":return")?;
         }
-        write!(f, "+{}", self.hit)
+        write!(f, "+{}", self.hit)?;
+        if let Some(w) = &self.within {
+            write!(f, "@{w}")?;
+        }
+        Ok(())
     }
 }
 
@@ -195,8 +214,22 @@ impl SystemMap {
     /// Resolves a trigger into what the plugin needs; `id` numbers it.
     pub fn arm(&self, t: &Trigger, id: u32) -> Result<Arm> {
         let s = self.function(&t.function)?;
+        let within = match &t.within {
+            None => None,
+            Some(w) => {
+                let o = self.function(w)?;
+                Some(Within {
+                    name: w.clone(),
+                    addr: o.addr,
+                    end: o
+                        .end
+                        .with_context(|| format!("'{w}' is the last symbol: no extent"))?,
+                })
+            }
+        };
         Ok(Arm {
             id,
+            within,
             name: t.function.clone(),
             addr: s.addr,
             end: s.end,
@@ -289,6 +322,8 @@ pub type Apply = dyn Fn(&str, &Hit) -> Result<String> + Send + Sync;
 /// One fired trigger, as the run reports it.
 #[derive(Clone, Debug)]
 pub struct HitRecord {
+    /// The trigger as written (`FUNC[:return]+N[@OUTER]`).
+    pub trigger: String,
     /// What the plugin said.
     pub hit: Hit,
     /// The action run.
@@ -302,11 +337,7 @@ pub struct HitRecord {
 impl fmt::Display for HitRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = &self.hit;
-        write!(f, "at {}", h.name)?;
-        if h.kind == Kind::Return {
-            write!(f, ":return")?;
-        }
-        write!(f, "+{}: hit {} on vCPU {}", h.hit, h.hit, h.vcpu)?;
+        write!(f, "at {}: hit {} on vCPU {}", self.trigger, h.hit, h.vcpu)?;
         match self.guest_s {
             Some(s) => write!(f, ", guest time {s:.3}s")?,
             None => write!(f, ", host time {:.3}s", h.host_ns as f64 / 1e9)?,
@@ -436,11 +467,7 @@ impl PluginServer {
         match line.strip_prefix("armed ") {
             Some(_) => Ok(format!(
                 "armed {} at {:#x}{flushed}{}",
-                Trigger {
-                    function: arm.name.clone(),
-                    kind: arm.kind,
-                    hit: arm.hit
-                },
+                trigger_of(&arm),
                 arm.addr,
                 if action.is_empty() {
                     String::new()
@@ -493,6 +520,16 @@ impl Drop for PluginServer {
     }
 }
 
+/// The trigger an arm was made from.
+fn trigger_of(arm: &Arm) -> Trigger {
+    Trigger {
+        function: arm.name.clone(),
+        kind: arm.kind,
+        hit: arm.hit,
+        within: arm.within.as_ref().map(|w| w.name.clone()),
+    }
+}
+
 fn serve_conn(s: &Shared, conn: UnixStream) {
     let Ok(read) = conn.try_clone() else { return };
     let mut reader = BufReader::new(read);
@@ -516,11 +553,16 @@ fn serve_conn(s: &Shared, conn: UnixStream) {
 }
 
 fn on_hit(s: &Shared, hit: Hit) -> Reply {
-    let action = s.actions.lock().ok().and_then(|a| {
+    let armed = s.actions.lock().ok().and_then(|a| {
         a.iter()
             .find(|(arm, _)| arm.id == hit.id && arm.name == hit.name)
-            .map(|(_, act)| act.clone())
+            .cloned()
     });
+    let trigger = armed.as_ref().map_or_else(
+        || format!("{}+{}", hit.name, hit.hit),
+        |(arm, _)| trigger_of(arm).to_string(),
+    );
+    let action = armed.map(|(_, act)| act);
     let reply = match &action {
         None => Reply::Failed(format!("no fault armed for {}", hit.name)),
         Some(a) if a.is_empty() => Reply::Applied("no action".into()),
@@ -530,6 +572,7 @@ fn on_hit(s: &Shared, hit: Hit) -> Reply {
         },
     };
     let record = HitRecord {
+        trigger,
         guest_s: hit.jiffies.zip(s.hz).map(|(j, hz)| uptime(j, hz)),
         hit,
         action: action.unwrap_or_default(),
@@ -613,33 +656,44 @@ pub fn scenario_arms_triggers(script: &str) -> bool {
     script.contains("at_arm") || script.contains("at-arm")
 }
 
-/// A run-time arming request from a scenario: `at-arm TRIGGER ADDR[-END] [ACTION...]`.
+/// A run-time arming request from a scenario:
+/// `at-arm TRIGGER ADDR[-END] [OUTER_ADDR-OUTER_END (with @OUTER)] [REQUEST...]`.
 pub fn parse_runtime_arm(words: &[&str]) -> Result<(Arm, String)> {
-    let [trigger, addr, action @ ..] = words else {
-        bail!("usage: at-arm FUNC[:return][+N] ADDR[-END] [REQUEST...]");
+    let [trigger, addr, rest @ ..] = words else {
+        bail!("usage: at-arm FUNC[:return][+N][@OUTER] ADDR[-END] [OUTER_ADDR-OUTER_END] [REQUEST...]");
     };
     let t: Trigger = trigger.parse()?;
-    let (addr, end) = match addr.split_once('-') {
-        Some((a, e)) => (a, Some(e)),
-        None => (*addr, None),
+    let hex = |v: &str| {
+        let v = v.strip_prefix("0x").unwrap_or(v);
+        parse_u64(&format!("0x{v}")).map_err(|e| anyhow!(e))
     };
-    let with_0x = |v: &str| {
-        if v.starts_with("0x") {
-            v.to_string()
-        } else {
-            format!("0x{v}")
+    let (addr, end) = match addr.split_once('-') {
+        Some((a, e)) => (hex(a)?, Some(hex(e)?)),
+        None => (hex(addr)?, None),
+    };
+    let (within, action) = match (&t.within, rest) {
+        (None, action) => (None, action),
+        (Some(w), [range, action @ ..]) => {
+            let (a, e) = range
+                .split_once('-')
+                .with_context(|| format!("@{w} needs its extent OUTER_ADDR-OUTER_END"))?;
+            let within = Within {
+                name: w.clone(),
+                addr: hex(a)?,
+                end: hex(e)?,
+            };
+            (Some(within), action)
         }
+        (Some(w), []) => bail!("@{w} needs its extent OUTER_ADDR-OUTER_END"),
     };
     let arm = Arm {
         id: 0,
         name: t.function.clone(),
-        addr: parse_u64(&with_0x(addr)).map_err(|e| anyhow!(e))?,
-        end: end
-            .map(|e| parse_u64(&with_0x(e)))
-            .transpose()
-            .map_err(|e| anyhow!(e))?,
+        addr,
+        end,
         kind: t.kind,
         hit: t.hit,
+        within,
     };
     if arm.kind == Kind::Return && arm.end.is_none() {
         bail!("a return trigger needs ADDR-END (the function's extent)");
@@ -673,7 +727,15 @@ ffff800080909280 D jiffies
             ("f.isra.0", Kind::Return, 2)
         );
         assert_eq!(t.to_string(), "f.isra.0:return+2");
-        for bad in ["", "f+0", "f+x", "f:middle", "a b", "+3"] {
+        let t: Trigger = "mutex_lock+2@qc_usb_audio_offload_disconnect"
+            .parse()
+            .unwrap();
+        assert_eq!(t.within.as_deref(), Some("qc_usb_audio_offload_disconnect"));
+        assert_eq!(
+            t.to_string(),
+            "mutex_lock+2@qc_usb_audio_offload_disconnect"
+        );
+        for bad in ["", "f+0", "f+x", "f:middle", "a b", "+3", "f@", "f@a b"] {
             assert!(bad.parse::<Trigger>().is_err(), "{bad}");
         }
         let f: FaultAt = "usb_reset_device+2 unplug 1".parse().unwrap();
@@ -701,6 +763,17 @@ ffff800080909280 D jiffies
             "usb_reset_device:0xffff8000803efe84:2:return:0xffff8000803f0e14"
         );
         assert_eq!(m.data("jiffies"), Some(0xffff_8000_8090_9280));
+        let a = m
+            .arm(&"usb_new_device+1@usb_reset_device".parse().unwrap(), 3)
+            .unwrap();
+        assert_eq!(
+            a.to_option(),
+            "usb_new_device:0xffff8000803f0e14:1:entry:0xffff8000803f1284@usb_reset_device:0xffff8000803efe84:0xffff8000803f0e14"
+        );
+        let e = m
+            .arm(&"usb_new_device@qc_nope".parse().unwrap(), 0)
+            .unwrap_err();
+        assert!(e.to_string().contains("'qc_nope' is not in"), "{e}");
         assert_eq!(
             m.function("usb_deauthorize_device").unwrap().end,
             Some(0xffff_8000_8090_9280)
@@ -762,6 +835,14 @@ ffff800080909280 D jiffies
         let (a, _) = parse_runtime_arm(&["f:return", "0x10-0x40"]).unwrap();
         assert_eq!(a.end, Some(0x40));
         assert!(parse_runtime_arm(&["f:return", "0x10"]).is_err());
+        let (a, act) =
+            parse_runtime_arm(&["f+2@g", "0x10-0x20", "0x100-0x180", "dsp-crash"]).unwrap();
+        assert_eq!(
+            a.within.as_ref().map(|w| (w.addr, w.end)),
+            Some((0x100, 0x180))
+        );
+        assert_eq!(act, "dsp-crash");
+        assert!(parse_runtime_arm(&["f@g", "0x10-0x20"]).is_err());
         assert!(parse_runtime_arm(&["f"]).is_err());
     }
 
@@ -884,6 +965,7 @@ ffff800080909280 D jiffies
         fn into_arm(self) -> Arm {
             Arm {
                 id: self.id,
+                within: None,
                 name: self.name,
                 addr: self.addr,
                 end: None,
