@@ -267,8 +267,29 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
             }
         });
     }
-    let running =
-        devices::RunningDevices::start(&opts.devices, &opts.out_dir.join("boot"), &opts.headset)?;
+    let plan = if opts.plugin || !opts.fault_at.is_empty() {
+        Some(vm::plugin::PluginPlan::prepare(
+            &p.image.qemu,
+            &p.image.kernel_dir,
+            &opts.fault_at,
+        )?)
+    } else {
+        None
+    };
+    let running = std::sync::Arc::new(devices::RunningDevices::start(
+        &opts.devices,
+        &opts.out_dir.join("boot"),
+        &opts.headset,
+    )?);
+    let fault_at = match plan {
+        Some(plan) => {
+            let devices = running.clone();
+            Some(plan.serve(Box::new(move |action, hit| {
+                devices.control(action, hit.pid)
+            }))?)
+        }
+        None => None,
+    };
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),
@@ -279,7 +300,10 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, "boot"),
         echo: true,
-        qemu_args: Vec::new(),
+        qemu_args: fault_at
+            .as_ref()
+            .map(|f| f.qemu_args.clone())
+            .unwrap_or_default(),
     };
     eprintln!(
         "[sideband] booting {}; Ctrl-A X quits QEMU, `poweroff -f` leaves the guest",

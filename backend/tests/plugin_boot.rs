@@ -210,3 +210,44 @@ fn missing_symbol_is_an_error_before_boot() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("must be 1 or more"));
 }
+
+/// A plugin built for another API version is refused before the boot, with both versions named.
+#[test]
+fn plugin_of_another_api_version_is_refused_before_boot() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("v8.c");
+    let lib = dir.path().join("libv8.so");
+    std::fs::write(
+        &src,
+        "int qemu_plugin_version = 8;\nint qemu_plugin_install(void) { return 0; }\n",
+    )
+    .unwrap();
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status();
+    if !cc.is_ok_and(|s| s.success()) {
+        eprintln!("no C compiler: skipped");
+        return;
+    }
+    let _lock = BootLock::take();
+    let o = Command::new(env!("CARGO_BIN_EXE_sideband"))
+        .args(["test", "-s", "smoke", "--plugin", "--out"])
+        .arg(dir.path())
+        .env("SIDEBAND_PLUGIN", &lib)
+        .output()
+        .unwrap();
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("QEMU refuses the TCG plugin"), "{stderr}");
+    assert!(
+        stderr
+            .contains("plugin requires API version 8, but this QEMU supports only up to version 7"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("smoke.console.log").exists(),
+        "nothing may boot"
+    );
+}

@@ -304,7 +304,8 @@ pub fn judge_probe(stderr: &str, plugin: &Path) -> Result<()> {
     }
     if let Some(l) = stderr.lines().find(|l| l.contains("API version")) {
         bail!(
-            "QEMU refuses the TCG plugin {} (built for plugin API version {API_VERSION}): {}",
+            "QEMU refuses the TCG plugin {} (this sideband's plugin is built for API version \
+             {API_VERSION}; rebuild it with `cargo build --release -p sideband-plugin`): {}",
             plugin.display(),
             l.trim()
         );
@@ -822,7 +823,7 @@ ffff800080909280 D jiffies
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("built for plugin API version 7"), "{e}");
+        assert!(e.contains("built for API version 7"), "{e}");
         assert!(e.contains("supports only up to version 7"), "{e}");
         assert!(judge_probe("cannot open", p).is_err());
     }
