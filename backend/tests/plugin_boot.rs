@@ -211,6 +211,29 @@ fn missing_symbol_is_an_error_before_boot() {
     assert!(text(&o.stderr).contains("must be 1 or more"));
 }
 
+/// The headset is unplugged exactly while the offload driver handles the DSP's stream-enable
+/// request (handle_uaudio_stream_req, in a module): the enable fails with -ENODEV every time.
+#[test]
+fn unplug_inside_the_stream_enable_handler_fails_the_enable() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "at-enable-unplug"], dir.path());
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "at-enable-unplug failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("[sideband] at handle_uaudio_stream_req+1: hit 1 on vCPU "),
+        "{stderr}"
+    );
+    let console = std::fs::read_to_string(dir.path().join("at-enable-unplug.console.log")).unwrap();
+    assert!(
+        console.contains("failed as expected: the guest refused the stream")
+            && console.contains("(-ENODEV)"),
+        "{console}"
+    );
+}
+
 /// A plugin built for another API version is refused before the boot, with both versions named.
 #[test]
 fn plugin_of_another_api_version_is_refused_before_boot() {
