@@ -15,7 +15,7 @@ at_addr() {
 # `unplug 1`) before the vCPU goes on. False when a function is not in kallsyms.
 at_arm() {
     _t=$1; shift
-    _f=${_t%%[:+@]*}
+    _f=${_t%%[/:+@]*}
     _r=$(at_addr "$_f")
     if [ -z "$_r" ]; then echo "# at_arm: $_f is not in /proc/kallsyms"; return 1; fi
     case "$_t" in

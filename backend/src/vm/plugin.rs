@@ -35,9 +35,12 @@ pub const API_VERSION: i32 = sideband_plugin::api::API_VERSION;
 /// How long a held vCPU waits for the backend before it goes on without the fault.
 pub const HOLD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `FUNC[:return][+N][@OUTER]`.
+/// `FUNC[/OFFSET][:return][+N][@OUTER]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trigger {
+    /// Bytes into the function (`/0x1c4`): the instruction there instead of the first one, for
+    /// code of an inlined function (whose name is in no symbol table).
+    pub offset: u64,
     /// Count only executions while this function is on the same kernel stack.
     pub within: Option<String>,
     /// Kernel function name.
@@ -82,12 +85,28 @@ impl FromStr for Trigger {
             Some((f, "entry")) => (f, Kind::Entry),
             Some((_, k)) => bail!("trigger '{s}': '{k}' is not entry or return"),
         };
+        let (function, offset) = match function.split_once('/') {
+            None => (function, 0),
+            Some((f, off)) => (
+                f,
+                parse_u64(off)
+                    .ok()
+                    .filter(|o| o % 4 == 0)
+                    .ok_or_else(|| {
+                        anyhow!("trigger '{full}': the offset after '/' must be a multiple of 4 (A64 instructions)")
+                    })?,
+            ),
+        };
+        if offset != 0 && kind == Kind::Return {
+            bail!("trigger '{full}': an offset and :return do not go together");
+        }
         if !name_ok(function) {
             bail!(
-                "trigger '{full}' is not FUNCTION[:return][+HIT][@OUTER] (kernel function names)"
+                "trigger '{full}' is not FUNCTION[/OFFSET][:return][+HIT][@OUTER] (kernel function names)"
             );
         }
         Ok(Trigger {
+            offset,
             within: within.map(str::to_string),
             function: function.to_string(),
             kind,
@@ -96,9 +115,20 @@ impl FromStr for Trigger {
     }
 }
 
+impl Trigger {
+    /// The name the plugin reports: `FUNC` or `FUNC/0xOFFSET`.
+    pub fn label(&self) -> String {
+        if self.offset == 0 {
+            self.function.clone()
+        } else {
+            format!("{}/{:#x}", self.function, self.offset)
+        }
+    }
+}
+
 impl fmt::Display for Trigger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.function)?;
+        write!(f, "{}", self.label())?;
         if self.kind == Kind::Return {
             write!(f, ":return")?;
         }
@@ -214,6 +244,9 @@ impl SystemMap {
     /// Resolves a trigger into what the plugin needs; `id` numbers it.
     pub fn arm(&self, t: &Trigger, id: u32) -> Result<Arm> {
         let s = self.function(&t.function)?;
+        if s.end.is_some_and(|e| s.addr + t.offset >= e) {
+            bail!("trigger {t}: the offset is past the end of {}", t.function);
+        }
         let within = match &t.within {
             None => None,
             Some(w) => {
@@ -230,8 +263,8 @@ impl SystemMap {
         Ok(Arm {
             id,
             within,
-            name: t.function.clone(),
-            addr: s.addr,
+            name: t.label(),
+            addr: s.addr + t.offset,
             end: s.end,
             kind: t.kind,
             hit: t.hit,
@@ -521,9 +554,10 @@ impl Drop for PluginServer {
     }
 }
 
-/// The trigger an arm was made from.
+/// The trigger an arm was made from (its name already carries any `/OFFSET`).
 fn trigger_of(arm: &Arm) -> Trigger {
     Trigger {
+        offset: 0,
         function: arm.name.clone(),
         kind: arm.kind,
         hit: arm.hit,
@@ -689,8 +723,8 @@ pub fn parse_runtime_arm(words: &[&str]) -> Result<(Arm, String)> {
     };
     let arm = Arm {
         id: 0,
-        name: t.function.clone(),
-        addr,
+        name: t.label(),
+        addr: addr + t.offset,
         end,
         kind: t.kind,
         hit: t.hit,
@@ -771,6 +805,14 @@ ffff800080909280 D jiffies
             a.to_option(),
             "usb_new_device:0xffff8000803f0e14:1:entry:0xffff8000803f1284@usb_reset_device:0xffff8000803efe84:0xffff8000803f0e14"
         );
+        let a = m.arm(&"usb_reset_device/0x10".parse().unwrap(), 0).unwrap();
+        assert_eq!(
+            (a.name.as_str(), a.addr),
+            ("usb_reset_device/0x10", 0xffff_8000_803e_fe94)
+        );
+        assert!(m
+            .arm(&"usb_reset_device/0x4000".parse().unwrap(), 0)
+            .is_err());
         let e = m
             .arm(&"usb_new_device@qc_nope".parse().unwrap(), 0)
             .unwrap_err();
@@ -844,6 +886,8 @@ ffff800080909280 D jiffies
         );
         assert_eq!(act, "dsp-crash");
         assert!(parse_runtime_arm(&["f@g", "0x10-0x20"]).is_err());
+        let (a, _) = parse_runtime_arm(&["f/0x8", "0x10-0x20"]).unwrap();
+        assert_eq!((a.name.as_str(), a.addr), ("f/0x8", 0x18));
         assert!(parse_runtime_arm(&["f"]).is_err());
     }
 
