@@ -64,6 +64,8 @@ fn command_line_trigger_holds_the_vcpu_and_the_guest_goes_on() {
             "usb_new_device+2 expect-headset mute=0",
             "--at",
             "usb_new_device:return+1",
+            "--at",
+            "usb_new_device/0x4+1",
         ],
         dir.path(),
     );
@@ -83,6 +85,10 @@ fn command_line_trigger_holds_the_vcpu_and_the_guest_goes_on() {
     );
     assert!(
         stderr.contains("[sideband] at usb_new_device:return+1: hit 1 on vCPU "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[sideband] at usb_new_device/0x4+1: hit 1 on vCPU "),
         "{stderr}"
     );
     let console = std::fs::read_to_string(dir.path().join("smoke.console.log")).unwrap();
