@@ -98,6 +98,10 @@ enum Cmd {
         /// Number of boots.
         #[arg(long, short = 'n', default_value_t = 5)]
         count: u32,
+        /// Alternate boots without and with the TCG plugin loaded (idle: no trigger) and print
+        /// both figures and their ratio.
+        #[arg(long)]
+        plugin_overhead: bool,
     },
 }
 
@@ -142,6 +146,13 @@ struct Common {
     /// Size cap of a capture file, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     pcap_limit: u64,
+    /// Fault at an exact kernel function: `FUNC[:return][+HIT] REQUEST...`, e.g.
+    /// `usb_reset_device+1 unplug 2` (repeatable). Loads the TCG plugin.
+    #[arg(long = "at", value_name = "TRIGGER REQUEST")]
+    fault_at: Vec<vm::plugin::FaultAt>,
+    /// Load the TCG plugin even with no trigger (to measure its idle cost).
+    #[arg(long)]
+    plugin: bool,
 }
 
 impl Common {
@@ -180,6 +191,8 @@ impl Common {
                 per_scenario: false,
             }),
             progress: false,
+            fault_at: self.fault_at.clone(),
+            plugin: self.plugin,
         })
     }
 }
@@ -363,8 +376,29 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
             }
         });
     }
-    let running =
-        devices::RunningDevices::start(&opts.devices, &opts.out_dir.join("boot"), &opts.headset)?;
+    let plan = if opts.plugin || !opts.fault_at.is_empty() {
+        Some(vm::plugin::PluginPlan::prepare(
+            &p.image.qemu,
+            &p.image.kernel_dir,
+            &opts.fault_at,
+        )?)
+    } else {
+        None
+    };
+    let running = std::sync::Arc::new(devices::RunningDevices::start(
+        &opts.devices,
+        &opts.out_dir.join("boot"),
+        &opts.headset,
+    )?);
+    let fault_at = match plan {
+        Some(plan) => {
+            let devices = running.clone();
+            Some(plan.serve(Box::new(move |action, hit| {
+                devices.control(action, hit.pid)
+            }))?)
+        }
+        None => None,
+    };
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),
@@ -375,6 +409,10 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, "boot"),
         echo: true,
+        qemu_args: fault_at
+            .as_ref()
+            .map(|f| f.qemu_args.clone())
+            .unwrap_or_default(),
     };
     eprintln!(
         "[sideband] booting {}; Ctrl-A X quits QEMU, `poweroff -f` leaves the guest",
@@ -418,38 +456,74 @@ fn check_config(path: &std::path::Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_boot(common: &Common, count: u32) -> Result<ExitCode> {
+/// Boot-to-ready seconds of one boot of the main scenario.
+fn ready_seconds(p: &runner::Prepared, opts: &RunOptions, label: &str) -> Result<f64> {
+    let r = runner::run_scenario(p, opts, MAIN_SCENARIO)?;
+    let Some(t) = r.outcome.ready_after else {
+        bail!(
+            "boot {label} never became ready: {}",
+            r.failure.unwrap_or_default()
+        );
+    };
+    eprintln!(
+        "[sideband] boot {label}: ready after {:.2}s, powered off after {:.2}s",
+        t.as_secs_f64(),
+        r.outcome.wall.as_secs_f64()
+    );
+    Ok(t.as_secs_f64())
+}
+
+/// `min / median / max` of some seconds.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+fn bench_boot(common: &Common, count: u32, plugin_overhead: bool) -> Result<ExitCode> {
     let opts = common.options()?;
     let p = runner::prepare(&opts)?;
-    let mut times = Vec::new();
-    for i in 0..count.max(1) {
-        let r = runner::run_scenario(&p, &opts, MAIN_SCENARIO)?;
-        let Some(t) = r.outcome.ready_after else {
-            bail!(
-                "boot {} never became ready: {}",
-                i + 1,
-                r.failure.unwrap_or_default()
-            );
+    let setting = format!(
+        "{} vCPUs, {} MiB, kernel {}",
+        opts.machine.cpus, opts.machine.memory_mib, p.image.release
+    );
+    if plugin_overhead {
+        // Alternating keeps a busy host from favouring one side.
+        let with = RunOptions {
+            plugin: true,
+            ..opts.clone()
         };
-        eprintln!(
-            "[sideband] boot {}: ready after {:.2}s, powered off after {:.2}s",
-            i + 1,
-            t.as_secs_f64(),
-            r.outcome.wall.as_secs_f64()
+        let without = RunOptions {
+            plugin: false,
+            fault_at: Vec::new(),
+            ..opts.clone()
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for i in 1..=count.max(1) {
+            a.push(ready_seconds(&p, &without, &format!("{i} without plugin"))?);
+            b.push(ready_seconds(&p, &with, &format!("{i} with idle plugin"))?);
+        }
+        let (a, b) = (spread(a), spread(b));
+        println!(
+            "boot-to-ready over {count} boots each ({setting}):\n  without plugin      min {:.2}s median {:.2}s max {:.2}s\n  with idle plugin    min {:.2}s median {:.2}s max {:.2}s\n  ratio of medians    {:.3}x (of minimums {:.3}x)",
+            a.0, a.1, a.2, b.0, b.1, b.2,
+            b.1 / a.1,
+            b.0 / a.0
         );
-        times.push((t.as_secs_f64(), r.outcome.wall.as_secs_f64()));
+        return Ok(ExitCode::SUCCESS);
     }
-    times.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let ready: Vec<f64> = times.iter().map(|t| t.0).collect();
+    let mut ready = Vec::new();
+    for i in 1..=count.max(1) {
+        ready.push(ready_seconds(&p, &opts, &i.to_string())?);
+    }
+    let n = ready.len();
+    let (min, median, max) = spread(ready);
     println!(
-        "boot-to-ready over {} boots: min {:.2}s median {:.2}s max {:.2}s ({} vCPUs, {} MiB, kernel {})",
-        ready.len(),
-        ready[0],
-        ready[ready.len() / 2],
-        ready[ready.len() - 1],
-        opts.machine.cpus,
-        opts.machine.memory_mib,
-        p.image.release
+        "boot-to-ready over {n} boots: min {min:.2}s median {median:.2}s max {max:.2}s ({setting}{})",
+        if opts.plugin || !opts.fault_at.is_empty() {
+            ", TCG plugin loaded"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -480,7 +554,11 @@ fn main() -> ExitCode {
             timeout,
             request,
         } => ctl_request(socket.clone(), out, *timeout, request),
-        Cmd::BenchBoot { common, count } => bench_boot(common, *count),
+        Cmd::BenchBoot {
+            common,
+            count,
+            plugin_overhead,
+        } => bench_boot(common, *count, *plugin_overhead),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
 
 use crate::ctl;
 use crate::devices::RunningDevices;
@@ -15,6 +16,7 @@ use crate::report::{junit, ktap};
 use crate::scenario::{self, Expectation};
 use crate::vm::dt;
 use crate::vm::machine::{DeviceSet, Machine};
+use crate::vm::plugin::{self, FaultAt, PluginPlan, RunningPlugin};
 use crate::vm::session::{self, BootOutcome, BootSpec};
 
 /// Options shared by every command that boots the guest.
@@ -42,6 +44,10 @@ pub struct RunOptions {
     pub pcap: Option<Capture>,
     /// Print a progress line while the DSP streams.
     pub progress: bool,
+    /// Faults at exact kernel functions (loads the TCG plugin).
+    pub fault_at: Vec<FaultAt>,
+    /// Load the TCG plugin even when nothing needs it (idle-cost measurement).
+    pub plugin: bool,
 }
 
 /// Where `--pcap` captures go.
@@ -166,8 +172,30 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         .pop()
         .context("scenario vanished")?;
     let expected = header.expectation(opts.kernel.variant()).cloned();
-    let running =
-        RunningDevices::start(&opts.devices, &opts.out_dir.join(scenario), &opts.headset)?;
+    // Triggers are resolved and the plugin checked before anything starts.
+    let plan = if needs_plugin(opts, scenario) {
+        Some(PluginPlan::prepare(
+            &p.image.qemu,
+            &p.image.kernel_dir,
+            &opts.fault_at,
+        )?)
+    } else {
+        None
+    };
+    let running = Arc::new(RunningDevices::start(
+        &opts.devices,
+        &opts.out_dir.join(scenario),
+        &opts.headset,
+    )?);
+    let fault_at: Option<RunningPlugin> = match plan {
+        Some(plan) => {
+            let devices = running.clone();
+            Some(plan.serve(Box::new(move |action, hit| {
+                devices.control(action, hit.pid)
+            }))?)
+        }
+        None => None,
+    };
     let pcap = opts.pcap.as_ref().map(|c| (c.path_for(scenario), c.cap));
     if let Some((path, cap)) = &pcap {
         running.start_capture(path, *cap)?;
@@ -188,6 +216,10 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, scenario),
         echo: opts.echo,
+        qemu_args: fault_at
+            .as_ref()
+            .map(|f| f.qemu_args.clone())
+            .unwrap_or_default(),
     };
     eprintln!(
         "[sideband] scenario {scenario}: booting {}",
@@ -211,7 +243,10 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         }
         let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
             qemu.store(qemu_pid, Ordering::Relaxed);
-            let answer = running.control(req, qemu_pid);
+            let answer = match req.strip_prefix("at-arm ") {
+                Some(rest) => arm_at_run_time(fault_at.as_ref(), rest),
+                None => running.control(req, qemu_pid),
+            };
             match &answer {
                 Ok(a) => requests.push(format!("{req}: {a}")),
                 Err(e) => {
@@ -225,6 +260,10 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         outcome
     })?;
     let _ = std::fs::remove_file(&ctl_path);
+    if let Some(f) = &fault_at {
+        requests.extend(f.server.hits().iter().map(|h| h.to_string()));
+    }
+    drop(fault_at);
     let devices = running.summary();
     drop(running);
     write_backend_log(&opts.out_dir.join(scenario), &requests, &devices);
@@ -311,6 +350,26 @@ fn progress(running: &RunningDevices, stop: &AtomicBool) {
     if shown {
         eprintln!();
     }
+}
+
+/// Whether a boot loads the TCG plugin: asked for, a fault given on the command line, or a
+/// scenario that arms triggers itself.
+fn needs_plugin(opts: &RunOptions, scenario: &str) -> bool {
+    let script = paths::repo_root()
+        .join("guest-tests/scenarios")
+        .join(format!("{scenario}.sh"));
+    opts.plugin
+        || !opts.fault_at.is_empty()
+        || std::fs::read_to_string(script).is_ok_and(|s| plugin::scenario_arms_triggers(&s))
+}
+
+/// `at-arm TRIGGER ADDR[-END] [REQUEST...]` from a scenario: a trigger whose address only the
+/// guest knows (a module function, from /proc/kallsyms).
+fn arm_at_run_time(fault_at: Option<&RunningPlugin>, rest: &str) -> Result<String> {
+    let f = fault_at.context("at-arm needs the TCG plugin, which this boot did not load")?;
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let (arm, action) = plugin::parse_runtime_arm(&words)?;
+    f.server.arm(arm, &action)
 }
 
 /// Writes `results.ktap` and the JUnit file; returns the KTAP text.

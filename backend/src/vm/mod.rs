@@ -3,4 +3,5 @@
 pub mod detect;
 pub mod dt;
 pub mod machine;
+pub mod plugin;
 pub mod session;

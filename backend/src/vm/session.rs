@@ -60,6 +60,8 @@ pub struct BootSpec {
     pub console_log: PathBuf,
     /// Copy console lines to our stderr as they arrive.
     pub echo: bool,
+    /// More QEMU words (the TCG plugin's `-plugin ...`).
+    pub qemu_args: Vec<String>,
 }
 
 /// The kernel command line for a boot.
@@ -90,7 +92,8 @@ pub fn qemu_command(image: &Image, spec: &BootSpec, serial: &str) -> Command {
         .arg("-dtb")
         .arg(&spec.dtb)
         .arg("-append")
-        .arg(kernel_cmdline(spec.scenario.as_deref(), &spec.append));
+        .arg(kernel_cmdline(spec.scenario.as_deref(), &spec.append))
+        .args(&spec.qemu_args);
     // Debugging aid: extra QEMU words, e.g. SIDEBAND_QEMU_ARGS="-trace vfio_user*".
     if let Ok(extra) = std::env::var("SIDEBAND_QEMU_ARGS") {
         cmd.args(extra.split_whitespace());
