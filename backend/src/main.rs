@@ -58,6 +58,10 @@ enum Cmd {
         /// List the scenarios with their purpose and expectations, then exit.
         #[arg(long)]
         list: bool,
+        /// Run every scenario this many times (each on a fresh boot), e.g. to measure how often
+        /// a race is hit.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        repeat: u32,
         /// JUnit XML file (default: OUT/junit.xml).
         #[arg(long)]
         junit: Option<PathBuf>,
@@ -278,7 +282,12 @@ fn qemu_version(p: &runner::Prepared) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-fn test(common: &Common, patterns: &[String], junit: Option<PathBuf>) -> Result<ExitCode> {
+fn test(
+    common: &Common,
+    patterns: &[String],
+    repeat: u32,
+    junit: Option<PathBuf>,
+) -> Result<ExitCode> {
     let patterns = if patterns.is_empty() {
         vec!["smoke".to_string()]
     } else {
@@ -305,15 +314,22 @@ fn test(common: &Common, patterns: &[String], junit: Option<PathBuf>) -> Result<
             }
         }
         let p = runner::prepare(&opts)?;
-        let total = selected.len();
-        for (i, s) in selected.iter().enumerate() {
+        let total = selected.len() * repeat as usize;
+        let runs = selected
+            .iter()
+            .flat_map(|s| (1..=repeat).map(move |r| (s, r)));
+        for (i, (s, round)) in runs.enumerate() {
             eprintln!(
                 "[sideband] [{}/{total}] {} on {kernel}: {}",
                 i + 1,
                 s.name,
                 s.purpose
             );
-            results.push(runner::run_scenario(&p, &opts, &s.name)?);
+            let mut r = runner::run_scenario(&p, &opts, &s.name)?;
+            if repeat > 1 {
+                r.name = format!("{}#{round}", r.name);
+            }
+            results.push(r);
         }
     }
     let junit = junit.unwrap_or_else(|| common.out.join("junit.xml"));
@@ -540,10 +556,12 @@ fn main() -> ExitCode {
             names,
             scenarios,
             junit,
+            repeat,
             ..
         } => test(
             common,
             &[names.clone(), scenarios.clone()].concat(),
+            *repeat,
             junit.clone(),
         ),
         Cmd::Boot { common, scenario } => boot(common, scenario.clone()),

@@ -243,12 +243,18 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         }
         let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
             qemu.store(qemu_pid, Ordering::Relaxed);
+            // A request the scenario waits on (`?REQUEST`) is judged by the scenario.
+            let (req, asked) = match req.strip_prefix('?') {
+                Some(r) => (r, true),
+                None => (req, false),
+            };
             let answer = match req.strip_prefix("at-arm ") {
                 Some(rest) => arm_at_run_time(fault_at.as_ref(), rest),
                 None => running.control(req, qemu_pid),
             };
             match &answer {
                 Ok(a) => requests.push(format!("{req}: {a}")),
+                Err(e) if asked => requests.push(format!("{req}: failed (the scenario asked): {e:#}")),
                 Err(e) => {
                     requests.push(format!("{req}: FAILED: {e:#}"));
                     backend_failures.push(format!("backend request `{req}` failed: {e:#}"));

@@ -610,6 +610,7 @@ fn fixture_kernel_deadlocks_on_logical_unbind_while_stock_recovers() {
             "test",
             "fault-usbfs-reset",
             "fault-unbind",
+            "at-disable-unplug",
             "--kernel",
             "7.3",
             "--kernel",
@@ -622,9 +623,9 @@ fn fixture_kernel_deadlocks_on_logical_unbind_while_stock_recovers() {
     assert!(o.status.success(), "{stdout}\n{stderr}");
     let table: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.starts_with("# fault-"))
+        .filter(|l| (l.starts_with("# fault-") || l.starts_with("# at-")) && !l.contains('@'))
         .collect();
-    assert_eq!(table.len(), 2, "{stdout}");
+    assert_eq!(table.len(), 3, "{stdout}");
     for row in &table {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(&cells[2..], ["pass", "known-fail"], "{row}");
@@ -648,4 +649,37 @@ fn fixture_kernel_deadlocks_on_logical_unbind_while_stock_recovers() {
         "{junit}"
     );
     assert!(junit.contains("7.3+fixture.fault-usbfs-reset"), "{junit}");
+}
+
+/// Issue 9: the TCG plugin holds the QMI worker at `usb_offload_put` while the backend unplugs
+/// the headset, so the fixture kernel's AB-BA deadlock happens on every run, not by luck.
+#[test]
+fn a_fault_at_usb_offload_put_deadlocks_the_fixture_kernel_ten_times_out_of_ten() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(
+        &[
+            "test",
+            "at-disable-unplug",
+            "--repeat",
+            "10",
+            "--kernel",
+            "7.3+fixture",
+        ],
+        dir.path(),
+    );
+    let stdout = text(&o.stdout);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let deadlocked = (1..=10)
+        .filter(|i| {
+            stdout.lines().any(|l| {
+                l.starts_with(&format!("# at-disable-unplug#{i}: the guest deadlocked"))
+            })
+        })
+        .count();
+    assert_eq!(deadlocked, 10, "{stdout}");
+    assert!(
+        stderr.contains("at usb_offload_put+1: hit 1 on vCPU"),
+        "the plugin names what it hit: {stderr}"
+    );
 }

@@ -60,6 +60,7 @@ fn params() -> StreamParams {
         channels: 2,
         rate: 48_000,
         xfer_buff_size: 0,
+        service_interval: None,
     }
 }
 

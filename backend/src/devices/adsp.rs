@@ -269,6 +269,7 @@ fn parse_params(words: &[&str]) -> Result<StreamParams> {
         channels: 2,
         rate: 48000,
         xfer_buff_size: 0,
+        service_interval: None,
     };
     let mut card = None;
     for w in words {
@@ -301,7 +302,10 @@ fn parse_params(words: &[&str]) -> Result<StreamParams> {
             "ch" => p.channels = num()?,
             "rate" => p.rate = num()?,
             "buffer" => p.xfer_buff_size = num()?,
-            _ => bail!("unknown stream parameter '{k}' (card, pcm, dir, bits, ch, rate, buffer)"),
+            "si" => p.service_interval = Some(num()?),
+            _ => bail!(
+                "unknown stream parameter '{k}' (card, pcm, dir, bits, ch, rate, buffer, si)"
+            ),
         }
     }
     p.card = card.context("stream needs card=N (the USB card's ALSA index)")?;

@@ -117,6 +117,14 @@ impl RunningDevices {
                 Err(e) => Ok(format!("failed as expected: {e:#}")),
             };
         }
+        // `A; B`: requests in order (a fault action that needs two steps); the first failure stops.
+        if request.contains(';') {
+            let mut answers = Vec::new();
+            for part in request.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                answers.push(self.control(part, qemu_pid)?);
+            }
+            return Ok(answers.join("; "));
+        }
         let words: Vec<&str> = request.split_whitespace().collect();
         match words.as_slice() {
             [verb @ ("unplug" | "plug"), port] => {
@@ -154,6 +162,22 @@ impl RunningDevices {
                 let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
                 let p = adsp.params().context("no enabled stream (stream-enable first)")?;
                 usb.start_stream(&r, p.rate, p.channels, smmu)
+            }
+            ["sleep", ms] => {
+                let ms: u64 = ms.parse().with_context(|| format!("bad milliseconds '{ms}'"))?;
+                if ms > 10_000 {
+                    anyhow::bail!("sleep {ms}: at most 10000 ms");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(format!("slept {ms} ms"))
+            }
+            ["unplug-after", ms, port] => {
+                let ms: u64 = ms.parse().with_context(|| format!("bad milliseconds '{ms}'"))?;
+                let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
+                self.usb
+                    .as_ref()
+                    .context("no xHCI in this boot")?
+                    .unplug_after(ms.min(10_000), port)
             }
             ["port-suspends", port] => {
                 let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
@@ -251,7 +275,7 @@ impl RunningDevices {
             _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
                 Some(answer) => answer,
                 None => anyhow::bail!(
-                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT, sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; 'A; B' runs both; '! REQUEST' must fail)"
             ),
             },
         }

@@ -58,7 +58,7 @@ fn playback_engine(
 pub(super) struct RunningUsb {
     pub(super) xhci: Arc<Mutex<XhciFunction>>,
     /// Devices unplugged by a control request, by port, waiting to be plugged back.
-    parked: Mutex<std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>>,
+    parked: Arc<Mutex<Parked>>,
     msix: MsixFds,
     pub(super) headset: SharedDevice<Faulty<UacDevice>>,
     recording: Arc<Mutex<Recording>>,
@@ -105,7 +105,7 @@ impl RunningUsb {
             .context("cannot start the xHCI clock")?;
         Ok(RunningUsb {
             xhci,
-            parked: Mutex::default(),
+            parked: Arc::default(),
             msix,
             headset,
             recording,
@@ -147,14 +147,43 @@ impl RunningUsb {
         &self.headset
     }
 
+    /// `unplug-after MS PORT`: unplugs PORT MS milliseconds from now, while the scenario's next
+    /// requests run (a fault on a timer, to compare with one at an exact kernel function).
+    pub(super) fn unplug_after(&self, ms: u64, port: u8) -> Result<String> {
+        let (xhci, parked) = (self.xhci.clone(), self.parked.clone());
+        std::thread::Builder::new()
+            .name("unplug-timer".into())
+            .spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                match hotplug(&xhci, &parked, "unplug", port) {
+                    Ok(a) => log::info!("unplug timer: {a}"),
+                    Err(e) => log::warn!("unplug timer: {e:#}"),
+                }
+            })
+            .context("cannot start the unplug timer")?;
+        Ok(format!("port {port} will be unplugged in {ms} ms"))
+    }
+
     /// `unplug PORT` / `plug PORT`: hot-unplug a root port's device and plug it back.
     pub(super) fn hotplug(&self, verb: &str, port: u8) -> Result<String> {
-        let mut x = self
-            .xhci
+        hotplug(&self.xhci, &self.parked, verb, port)
+    }
+}
+
+/// Devices unplugged by a control request, by port, waiting to be plugged back.
+type Parked = std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>;
+
+fn hotplug(
+    xhci: &Mutex<XhciFunction>,
+    parked: &Mutex<Parked>,
+    verb: &str,
+    port: u8,
+) -> Result<String> {
+    {
+        let mut x = xhci
             .lock()
             .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
-        let mut parked = self
-            .parked
+        let mut parked = parked
             .lock()
             .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
         match verb {
@@ -177,7 +206,9 @@ impl RunningUsb {
             }
         }
     }
+}
 
+impl RunningUsb {
     /// Checks the QMI answer against the controller: the slot is the headset's, the data
     /// endpoint's transfer ring is the one the answer hands over, and the named interrupter is
     /// the secondary interrupter with one event ring segment where the answer says.

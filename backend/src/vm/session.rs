@@ -36,6 +36,9 @@ const ANSWER_MAX: usize = 1000;
 pub const DONE_MARKER: &str = "SIDEBAND-DONE rc=";
 /// How long QEMU gets to exit after the guest finished or panicked.
 const EXIT_GRACE: Duration = Duration::from_secs(15);
+/// How long a deadlocked guest may go on printing (the rest of the hung-task reports and the
+/// held-locks list follow within a second or two).
+const DEADLOCK_GRACE: Duration = Duration::from_secs(5);
 /// Console lines kept for the failure message.
 const TAIL_LINES: usize = 40;
 
@@ -158,7 +161,7 @@ impl BootOutcome {
             )),
             End::Deadlocked => reasons.push(format!(
                 "the guest deadlocked (a hung-task report); stopped {}s after it",
-                EXIT_GRACE.as_secs()
+                DEADLOCK_GRACE.as_secs()
             )),
             End::QemuExited(code) => reasons.push(format!(
                 "QEMU exited (code {}) before the guest finished",
@@ -255,7 +258,8 @@ fn wait_with_deadline(child: &mut Child, grace: Duration) -> Option<ExitStatus> 
 
 /// Boots the guest and watches it until it ends; the console goes to `spec.console_log`.
 /// Requests a scenario prints after [`CONTROL_MARKER`] go to `control` (with QEMU's pid), whose
-/// answer (or error) is written to the console log.
+/// answer (or error) is written to the console log; requests after [`ASK_MARKER`] go as
+/// `?REQUEST` and their answer is also typed on the guest console.
 pub fn boot(
     image: &Image,
     spec: &BootSpec,
@@ -309,6 +313,7 @@ pub fn boot(
     while closed < 2 {
         let now = Instant::now();
         let deadline = match (ending_since, ready_after) {
+            (Some(t), _) if end == Some(End::Deadlocked) => t + DEADLOCK_GRACE,
             (Some(t), _) => t + EXIT_GRACE,
             (None, None) => start + spec.ready_timeout,
             (None, Some(r)) => start + r + spec.run_timeout,
@@ -344,7 +349,12 @@ pub fn boot(
             .map(|(_, r)| (r.trim(), false))
             .or_else(|| line.split_once(ASK_MARKER).map(|(_, r)| (r.trim(), true)));
         if let Some((request, asked)) = request {
-            let result = control(request, child.id());
+            // An asked request reaches `control` as `?REQUEST`: its failure is the scenario's
+            // to judge, not the run's.
+            let result = match asked {
+                true => control(&format!("?{request}"), child.id()),
+                false => control(request, child.id()),
+            };
             let answer = match &result {
                 Ok(a) => format!("[sideband] {request}: {a}"),
                 Err(e) => format!("[sideband] {request}: failed: {e:#}"),

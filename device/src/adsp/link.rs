@@ -15,7 +15,7 @@
 //! // When the user asks for a stream (once the service is up):
 //! let params = StreamParams {
 //!     card: 1, pcm: 0, direction: Direction::Playback,
-//!     audio_format: AudioFormat::S16Le as u32, channels: 2, rate: 48_000, xfer_buff_size: 0,
+//!     audio_format: AudioFormat::S16Le as u32, channels: 2, rate: 48_000, xfer_buff_size: 0, service_interval: None,
 //! };
 //! assert!(link.enable(params, Duration::ZERO).is_err()); // not yet: no NEW_SERVER seen
 //! ```

@@ -65,6 +65,9 @@ pub struct StreamParams {
     pub rate: u32,
     /// Transfer buffer bytes (0 → 4096; page-aligned and capped at 96 KiB by the guest).
     pub xfer_buff_size: u32,
+    /// TLV 0x14, the service interval in µs. `None` (the default, and what a DSP should send):
+    /// 7.3's decoder writes past its 46-byte buffer when it is present (guide §4.3).
+    pub service_interval: Option<u32>,
 }
 
 impl StreamParams {
@@ -73,7 +76,7 @@ impl StreamParams {
         UsbToken::new(self.card, self.pcm, self.direction)
     }
 
-    /// The request: TLVs 0x01, 0x02 and 0x10–0x13, never 0x14.
+    /// The request: TLVs 0x01, 0x02 and 0x10–0x13, and 0x14 only when asked for.
     pub fn request(&self, enable: bool) -> StreamRequest {
         StreamRequest {
             enable,
@@ -82,7 +85,7 @@ impl StreamParams {
             number_of_ch: Some(self.channels),
             bit_rate: Some(self.rate),
             xfer_buff_size: Some(self.xfer_buff_size),
-            service_interval: None,
+            service_interval: self.service_interval,
         }
     }
 }
