@@ -254,7 +254,9 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
             };
             match &answer {
                 Ok(a) => requests.push(format!("{req}: {a}")),
-                Err(e) if asked => requests.push(format!("{req}: failed (the scenario asked): {e:#}")),
+                Err(e) if asked => {
+                    requests.push(format!("{req}: failed (the scenario asked): {e:#}"))
+                }
                 Err(e) => {
                     requests.push(format!("{req}: FAILED: {e:#}"));
                     backend_failures.push(format!("backend request `{req}` failed: {e:#}"));

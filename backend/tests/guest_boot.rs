@@ -672,9 +672,9 @@ fn a_fault_at_usb_offload_put_deadlocks_the_fixture_kernel_ten_times_out_of_ten(
     assert!(o.status.success(), "{stdout}\n{stderr}");
     let deadlocked = (1..=10)
         .filter(|i| {
-            stdout.lines().any(|l| {
-                l.starts_with(&format!("# at-disable-unplug#{i}: the guest deadlocked"))
-            })
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("# at-disable-unplug#{i}: the guest deadlocked")))
         })
         .count();
     assert_eq!(deadlocked, 10, "{stdout}");

@@ -303,9 +303,9 @@ fn parse_params(words: &[&str]) -> Result<StreamParams> {
             "rate" => p.rate = num()?,
             "buffer" => p.xfer_buff_size = num()?,
             "si" => p.service_interval = Some(num()?),
-            _ => bail!(
-                "unknown stream parameter '{k}' (card, pcm, dir, bits, ch, rate, buffer, si)"
-            ),
+            _ => {
+                bail!("unknown stream parameter '{k}' (card, pcm, dir, bits, ch, rate, buffer, si)")
+            }
         }
     }
     p.card = card.context("stream needs card=N (the USB card's ALSA index)")?;

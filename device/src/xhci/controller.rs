@@ -8,7 +8,7 @@ use super::command::CommandRing;
 use super::config::{self, Config};
 use super::context::{EndpointState, SlotState};
 use super::dma::DmaError;
-use super::interrupter::{InterruptSink, Interrupter, InterrupterStats};
+use super::interrupter::{InterruptSink, Interrupter, InterrupterStats, SavedRing};
 use super::observe::{TransferObserver, TransferRecord};
 use super::port::{self, Port, Protocol};
 use super::regs::{self, crcr, op, rt, usbcmd, usbsts, Region};
@@ -44,6 +44,8 @@ pub struct Controller {
     pub(super) config_reg: u32,
     pub(super) ports: Vec<Port>,
     pub(super) interrupters: Vec<Interrupter>,
+    /// What Save State kept, until Restore State.
+    saved: Option<Vec<SavedRing>>,
     pub(super) slots: SlotTable,
     pub(super) now: BusTime,
     run_start: BusTime,
@@ -74,6 +76,7 @@ impl Controller {
             config_reg: 0,
             ports,
             interrupters,
+            saved: None,
             slots: SlotTable::new(config.max_slots),
             now: BusTime(0),
             run_start: BusTime(0),
@@ -342,12 +345,23 @@ impl Controller {
             return;
         }
         if v & (usbcmd::CSS | usbcmd::CRS) != 0 {
-            // §4.23.2: Save/Restore State while halted. The model keeps its internal state
-            // across a halt, so both complete at once (SSS/RSS never read 1, SRE stays 0).
+            // §4.23.2: Save/Restore State while halted, done at once (SSS/RSS never read 1,
+            // SRE stays 0). Slots and rings live on in the model; what software's register
+            // restore disturbs is the event rings' producer (an ERSTBA write restarts it), so
+            // that is what Save keeps and Restore puts back.
             if self.usbcmd & usbcmd::RS != 0 || v & usbcmd::RS != 0 {
                 log::warn!("xHCI: save/restore state requested while running; ignored");
-            } else {
-                log::debug!("xHCI: save/restore state: kept internally, done");
+            } else if v & usbcmd::CSS != 0 {
+                self.saved = Some(
+                    self.interrupters
+                        .iter()
+                        .map(Interrupter::save_state)
+                        .collect(),
+                );
+            } else if let Some(saved) = self.saved.take() {
+                for (i, s) in self.interrupters.iter_mut().zip(&saved) {
+                    i.restore_state(s);
+                }
             }
         }
         let was_running = self.usbcmd & usbcmd::RS != 0;

@@ -56,6 +56,14 @@ const IMOD_UNITS_PER_UFRAME: u32 = 500;
 /// IMOD reset value: 4000 × 250 ns = 1 ms (§5.5.2.2).
 const IMOD_RESET: u32 = 4000;
 
+/// An interrupter's event-ring producer state kept by Save State.
+#[derive(Clone, Debug)]
+pub struct SavedRing {
+    erstba: u64,
+    erstsz: u32,
+    ring: EventRing,
+}
+
 /// One interrupter's registers and state.
 #[derive(Debug)]
 pub struct Interrupter {
@@ -93,6 +101,28 @@ impl Interrupter {
     /// Counters.
     pub fn stats(&self) -> InterrupterStats {
         self.stats
+    }
+
+    /// The producer's side of the event ring, as Save State keeps it (§4.23.2).
+    pub fn save_state(&self) -> SavedRing {
+        SavedRing {
+            erstba: self.erstba,
+            erstsz: self.erstsz,
+            ring: self.ring.clone(),
+        }
+    }
+
+    /// Restore State: the producer continues where it was saved, if software restored the same
+    /// event ring (writing ERSTBA had restarted it at segment 0).
+    pub fn restore_state(&mut self, saved: &SavedRing) {
+        if saved.erstba == self.erstba && saved.erstsz == self.erstsz {
+            self.ring = saved.ring.clone();
+        } else {
+            log::warn!(
+                "xHCI: interrupter {}: restored a different event ring; it starts afresh",
+                self.index
+            );
+        }
     }
 
     /// IMAN.IP.

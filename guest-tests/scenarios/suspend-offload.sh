@@ -1,4 +1,4 @@
-# fault-suspend: system suspend to idle (s2idle) while the DSP streams. The virt machine's RTC has
+# suspend-offload: system suspend to idle (s2idle) while the DSP streams. The virt machine's RTC has
 # no wake alarm here, so the cycle is PM_DEBUG's pm_test=devices: every device suspends, then all
 # resume 5 s later; the USB side is the same as a real s2idle.
 # The suspend sends DISCONNECT and waits for the DSP's disable (§5g); after resume a new stream
