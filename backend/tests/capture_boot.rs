@@ -5,44 +5,12 @@
 //! installs it). Boots are serialised across test processes by a file lock: the machine has two
 //! cores and TCG uses both.
 
-use std::fs::File;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-/// Holds an exclusive lock on a file shared by every test process that boots a guest.
-struct BootLock(#[allow(dead_code)] File);
-
-impl BootLock {
-    fn take() -> Self {
-        let f = File::create(std::env::temp_dir().join("sideband-boot.lock"))
-            .expect("cannot create the boot lock file");
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a file descriptor this function owns; no memory is involved.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(rc, 0, "flock failed");
-        BootLock(f)
-    }
-}
-
-fn sideband(args: &[&str], out: &Path) -> Output {
-    let _lock = BootLock::take();
-    let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("cannot run sideband");
-    eprintln!(
-        "--- sideband {args:?}\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{sideband, text};
 
 /// tshark's fields (`-T fields -e F...`) of the packets `filter` selects, one line each.
 fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {

@@ -3,31 +3,9 @@
 //! These tests need the image (`sideband setup` builds it; `scripts/test` runs that first). Boots
 //! are serialised: the machine has two cores and TCG uses both.
 
-use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::Mutex;
+mod common;
 
-static BOOT_LOCK: Mutex<()> = Mutex::new(());
-
-fn sideband(args: &[&str], out: &Path) -> Output {
-    let _guard = BOOT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("cannot run sideband");
-    eprintln!(
-        "--- sideband {args:?}\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{sideband, text};
 
 #[test]
 fn smoke_passes_with_every_offload_module_and_a_clean_log() {

@@ -5,36 +5,11 @@
 //! These tests need the image (`sideband setup` builds it). Boots are serialised across test
 //! binaries with an exclusive lock on a file: two guests never run at once on the two cores.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-const BOOT_LOCK: &str = "/tmp/sideband-boot.lock";
+use std::process::Output;
 
-fn sideband(args: &[&str], out: &Path) -> Output {
-    let lock = File::create(BOOT_LOCK).expect("cannot create the boot lock file");
-    // SAFETY: flock on a descriptor this function owns; no memory is involved.
-    let r = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(r, 0, "cannot lock {BOOT_LOCK}");
-    let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("cannot run sideband");
-    drop(lock); // closing the file releases the lock
-    eprintln!(
-        "--- sideband {args:?}\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{sideband, text};
 
 fn assert_passed(o: &Output, cases: &[&str]) -> String {
     let stdout = text(&o.stdout);

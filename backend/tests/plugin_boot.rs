@@ -4,50 +4,12 @@
 //! These tests need the image (`sideband setup`). Boots are serialised with a lock file in the
 //! temp folder (the machine has two cores and TCG uses both), also across test binaries.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct BootLock(File);
-
-impl BootLock {
-    fn take() -> BootLock {
-        let f = File::create(std::env::temp_dir().join("sideband-boot.lock")).unwrap();
-        // SAFETY: flock on a file descriptor we own; blocks until the lock is ours.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(r, 0, "cannot lock the boot lock file");
-        BootLock(f)
-    }
-}
-
-impl Drop for BootLock {
-    fn drop(&mut self) {
-        // SAFETY: unlocking the descriptor we locked.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
-}
-
-fn sideband(args: &[&str], out: &Path) -> Output {
-    let _lock = BootLock::take();
-    let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("cannot run sideband");
-    eprintln!(
-        "--- sideband {args:?}\n{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{sideband, text, BootLock};
 
 /// A trigger from the command line, resolved in System.map: the second execution of
 /// usb_new_device (enumeration of the second device at boot) is reported with function, hit, vCPU

@@ -1,0 +1,46 @@
+//! What every end-to-end test file shares: running the `sideband` binary with one guest at a
+//! time. Boots are serialised across test threads and test binaries by an exclusive lock on a
+//! file in the temp folder: the machine has two cores and TCG uses both.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Held while a guest runs (also for tests that start `sideband` themselves); closing the file
+/// releases the lock.
+pub struct BootLock(#[allow(dead_code)] File);
+
+impl BootLock {
+    pub fn take() -> BootLock {
+        let f = File::create(std::env::temp_dir().join("sideband-boot.lock"))
+            .expect("cannot create the boot lock file");
+        // SAFETY: flock on a file descriptor this function owns; it blocks until the lock is ours.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(r, 0, "cannot lock the boot lock file");
+        BootLock(f)
+    }
+}
+
+/// Runs `sideband ARGS --out OUT` (alone on the machine) and echoes what it printed.
+pub fn sideband(args: &[&str], out: &Path) -> Output {
+    let lock = BootLock::take();
+    let output = Command::new(env!("CARGO_BIN_EXE_sideband"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("cannot run sideband");
+    drop(lock);
+    eprintln!(
+        "--- sideband {args:?}\n{}\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+/// Bytes as text, for assertions.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
