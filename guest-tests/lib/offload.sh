@@ -57,3 +57,12 @@ audio_interfaces() {
         [ "$(cat "$_i/bInterfaceClass" 2>/dev/null)" = 01 ] && basename "$_i"
     done
 }
+# pin_race_cpus: the QMI worker (unbound work) runs on CPU 0, the xHCI interrupt, and with it the
+# hub thread (per-CPU work, queued where the interrupt ran), on CPU 1. A vCPU held by the TCG
+# plugin inside the worker then cannot delay the hub thread's disconnect.
+pin_race_cpus() {
+    echo 1 > /sys/devices/virtual/workqueue/cpumask || return 1
+    for _irq in $(awk -F: '/xhci/ {gsub(/ /, "", $1); print $1}' /proc/interrupts); do
+        echo 2 > /proc/irq/$_irq/smp_affinity || return 1
+    done
+}

@@ -8,6 +8,7 @@
 . /guest-tests/lib/args.sh
 ktap_begin 6
 ktap_offload_started
+pin_race_cpus || echo "# could not pin the worker and the xHCI interrupt to different CPUs"
 DELAY=$(arg delay $((RANDOM % 30)))
 echo "# unplug timer: $DELAY ms"
 sbctl unplug-after "$DELAY" 1
