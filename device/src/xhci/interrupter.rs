@@ -264,15 +264,20 @@ impl Interrupter {
         if !self.pending || self.ehb || now < self.next_allowed {
             return false;
         }
+        // With IE (or USBCMD.INTE) clear the interrupt waits, pending, until software enables
+        // it; asserting IP and EHB now would leave EHB set with no handler to clear it, and a
+        // driver that re-enables the interrupter (Linux does around port resume) would never
+        // be interrupted again.
+        if self.iman & iman::IE == 0 || !inte {
+            return false;
+        }
         self.pending = false;
         self.ehb = true;
         self.iman |= iman::IP;
         let interval = u64::from((self.imod & 0xffff) / IMOD_UNITS_PER_UFRAME);
         self.next_allowed = BusTime(now.0 + interval);
-        if self.iman & iman::IE != 0 && inte {
-            self.stats.interrupts += 1;
-            sink.msix(self.index);
-        }
+        self.stats.interrupts += 1;
+        sink.msix(self.index);
         true
     }
 }
@@ -301,18 +306,25 @@ mod tests {
     }
 
     #[test]
-    fn ie_clear_posts_without_msix() {
+    fn ie_clear_posts_without_msix_and_interrupts_once_enabled() {
         let m = mem();
         let mut i = Interrupter::new(2);
         let mut sink = RecordingSink::default();
         setup(&m, &mut i);
         i.write(&m, rt::IMOD, 0, 4).unwrap();
         i.post(&m, ev(), true).unwrap();
-        assert!(i.service(BusTime(0), true, &mut sink));
+        assert!(!i.service(BusTime(0), true, &mut sink));
         assert!(sink.take().is_empty());
-        assert!(i.interrupt_pending());
+        assert!(!i.interrupt_pending(), "IP waits for IE");
         assert_eq!(i.stats().events, 1);
         assert_eq!(i.stats().interrupts, 0);
+        // Software enables the interrupter (as Linux does after port resume): the waiting
+        // event interrupts now, even though nothing new was posted.
+        i.write(&m, rt::IMAN, iman::IE, 4).unwrap();
+        assert!(i.service(BusTime(1), true, &mut sink));
+        assert_eq!(sink.take(), vec![2]);
+        assert!(i.interrupt_pending());
+        assert_eq!(i.stats().interrupts, 1);
     }
 
     #[test]
