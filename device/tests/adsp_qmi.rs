@@ -57,6 +57,22 @@ fn stream_req_is_byte_exact() {
 }
 
 #[test]
+fn service_interval_is_sent_only_when_asked_for() {
+    let mut with_si = params();
+    with_si.service_interval = Some(1000);
+    let got = with_si.request(true).encode(0x0102).unwrap();
+    let mut p = tlv(0x01, &[1]);
+    p.extend(tlv(0x02, &le32(TOKEN)));
+    p.extend(tlv(0x10, &le32(2)));
+    p.extend(tlv(0x11, &le32(2)));
+    p.extend(tlv(0x12, &le32(48_000)));
+    p.extend(tlv(0x13, &le32(0)));
+    p.extend(tlv(0x14, &le32(1000)));
+    assert_eq!(got, qmi(0, 0x0102, 1, &p));
+    assert_eq!(got.len(), 46 + 7, "TLV 0x14 adds 7 bytes");
+}
+
+#[test]
 fn response_with_every_tlv_decodes() {
     let payload = full_response_payload(TOKEN);
     assert_eq!(payload.len(), 202, "every TLV at full size is the maximum");
