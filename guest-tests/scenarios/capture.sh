@@ -10,7 +10,7 @@ if [ -n "$card" ]; then ktap_ok headset_card; else ktap_fail headset_card "no AL
 grep -q "Capture:" "/proc/asound/card${card:-99}/stream0" 2>/dev/null && ktap_ok capture_stream_listed \
     || ktap_fail capture_stream_listed "no Capture section in /proc/asound/card${card:-99}/stream0"
 # 48000 frames of stereo = 96000 samples.
-out=$(arecord -q -D "hw:${card:-99},0" -t raw -f S16_LE -r 48000 -c 2 -s 48000 2>/tmp/arecord.err | sb-pattern --check 96000)
+out=$(arecord -D "hw:${card:-99},0" --buffer-time=1000000 -t raw -f S16_LE -r 48000 -c 2 -s 48000 2>/tmp/arecord.err | sb-pattern --check 96000)
 rc=$?
 sed 's/^/# arecord: /' /tmp/arecord.err
 echo "# $out"
