@@ -520,7 +520,10 @@ fn unknown_scenario_fails_before_boot_naming_the_known_ones() {
     let stderr = text(&o.stderr);
     // Exit 2: sideband could not run what was asked (nothing booted).
     assert_eq!(o.status.code(), Some(2), "{stderr}");
-    for needle in ["no scenario matches 'no-such-scenario'", "fault-usbfs-reset"] {
+    for needle in [
+        "no scenario matches 'no-such-scenario'",
+        "fault-usbfs-reset",
+    ] {
         assert!(stderr.contains(needle), "{needle}: {stderr}");
     }
 }
@@ -629,10 +632,7 @@ fn fixture_kernel_deadlocks_on_logical_unbind_while_stock_recovers() {
         );
     }
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-    assert!(
-        junit.contains("blocked for more than"),
-        "{junit}"
-    );
+    assert!(junit.contains("blocked for more than"), "{junit}");
     assert!(junit.contains("7.3+fixture.fault-usbfs-reset"), "{junit}");
 }
 
