@@ -94,13 +94,25 @@ fn a_queued_reset_during_an_offloaded_stream_sends_the_disconnect_indication() {
         &[
             "ok 2 usbhid_queued_reset",
             "ok 3 headset_back",
-            "ok 4 dmesg_clean",
+            "ok 4 walked_the_queued_reset_path",
+            "ok 5 dmesg_clean",
             "ok 1 hid-queued-reset-offload",
         ],
     );
     let console =
         std::fs::read_to_string(dir.path().join("hid-queued-reset-offload.console.log")).unwrap();
     assert!(console.contains("usb 1-1: reset high-speed USB device number"));
+    // The kernel's own stack at qc_usb_audio_offload_disconnect runs through the queued reset.
+    for frame in [
+        "=> usb_forced_unbind_intf",
+        "=> usb_reset_device",
+        "=> __usb_queue_reset_device",
+    ] {
+        assert!(
+            console.contains(frame),
+            "{frame} missing from the recorded stack"
+        );
+    }
     assert!(
         console.contains("indication dev_event 1 (DISCONNECT)"),
         "qc_usb_audio_offload_disconnect ran from the reset"

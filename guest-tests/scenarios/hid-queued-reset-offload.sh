@@ -6,12 +6,15 @@
 . /guest-tests/lib/dmesg.sh
 . /guest-tests/lib/headset.sh
 . /guest-tests/lib/hid.sh
+. /guest-tests/lib/trace.sh
 
 RESET='reset [a-z]+-speed USB device number'
 reset_seen() { dmesg | grep -qE "$RESET"; }
 
 card=""
-ktap_begin 4
+ktap_begin 5
+# The seeds' path, recorded by the kernel: a kprobe stack at the offload driver's disconnect.
+trace_calls qc_usb_audio_offload_disconnect
 if wait_for_headset 30 && wait_until 10 find_hid_input; then
     ktap_ok headset_and_buttons
 else
@@ -34,6 +37,12 @@ card=""
 if wait_for_headset 30; then ktap_ok headset_back; else ktap_fail headset_back "the headset's card did not come back after the reset"; fi
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 dmesg | grep -E 'usb 1-1|qc_usb|offload|uaudio' | tail -20 | sed 's/^/# /'
+trace_stacks | sed 's/^/# /'
+if why=$(trace_chain_has usb_reset_device usb_forced_unbind_intf __usb_queue_reset_device); then
+    ktap_ok walked_the_queued_reset_path
+else
+    ktap_fail walked_the_queued_reset_path "$why"
+fi
 bad=$(dmesg_bad_lines)
 if [ -z "$bad" ]; then ktap_ok dmesg_clean; else ktap_fail dmesg_clean "$bad"; fi
 ktap_end
