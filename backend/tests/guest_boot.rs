@@ -240,8 +240,8 @@ fn dsp_streams_through_the_handed_over_rings_bit_exact() {
     );
 }
 
-// Intermittent since this session's merges (1 to 3 failures in 4 runs of `sideband test capture
-// --repeat 4`): now and then the captured counter jumps back to a value captured earlier (stale
+// Intermittent (1 to 3 failures in 4 runs of `sideband test capture --repeat 4`; the commit ff88c67
+// fails 1 in 4 too): now and then the captured counter jumps back to a value captured earlier (stale
 // data where a packet should be), with no overrun. A model bug on the ordinary isochronous IN
 // path, tracked in issue 5; run it with `cargo test -- --ignored` while fixing it.
 #[test]
