@@ -359,6 +359,13 @@ impl RunningAdsp {
         Ok(RunningAdsp { state, link })
     }
 
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Adsp>> {
+        self.state
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))
+    }
+
     fn wait<T>(&self, what: &str, mut ready: impl FnMut(&mut Adsp) -> Option<T>) -> Result<T> {
         let (lock, cv) = &*self.state;
         let deadline = Instant::now() + QMI_TIMEOUT;
@@ -397,11 +404,7 @@ impl RunningAdsp {
             matches!(a.link.client().state(), State::ServiceUp { .. }).then_some(())
         })?;
         let packets = {
-            let mut a = self
-                .state
-                .0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            let mut a = self.lock()?;
             a.outcome = None;
             let now = a.now();
             a.link
@@ -417,11 +420,7 @@ impl RunningAdsp {
             a.params = Some(params);
         }
         let r = {
-            let a = self
-                .state
-                .0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            let a = self.lock()?;
             a.resources.context("enabled without resources")?
         };
         let maps = match smmu {
@@ -472,11 +471,7 @@ impl RunningAdsp {
             "waiting for the guest to announce UAUDIO to the restarted DSP",
             |a| (a.service_ups > before).then_some(()),
         )?;
-        let a = self
-            .state
-            .0
-            .lock()
-            .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+        let a = self.lock()?;
         Ok(format!(
             "link dropped; the guest announced UAUDIO again at {} after {:.1}s",
             a.service_seen.as_deref().unwrap_or("?"),
@@ -486,11 +481,7 @@ impl RunningAdsp {
 
     /// `dsp-on-indication disable|bye|ignore`: how the DSP answers the next indications.
     pub fn set_on_indication(&self, mode: OnIndication) -> Result<String> {
-        let mut a = self
-            .state
-            .0
-            .lock()
-            .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+        let mut a = self.lock()?;
         a.on_indication = mode;
         Ok(format!("the DSP answers indications with {mode:?}"))
     }
@@ -502,11 +493,7 @@ impl RunningAdsp {
         let before = self.state.0.lock().map(|a| a.service_ups).unwrap_or(0);
         let t0 = Instant::now();
         let packets = {
-            let mut a = self
-                .state
-                .0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            let mut a = self.lock()?;
             a.restart(del_client)
         };
         for p in packets {
@@ -540,11 +527,7 @@ impl RunningAdsp {
     /// `stream-disable`: the guest releases the stream.
     pub fn disable(&self) -> Result<String> {
         let packets = {
-            let mut a = self
-                .state
-                .0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
+            let mut a = self.lock()?;
             a.outcome = None;
             let now = a.now();
             a.link
