@@ -556,6 +556,7 @@ fn fault_scenarios_recover_on_the_stock_kernel_or_report_known_defects() {
         "fault-unbind",
         "fault-unplug",
         "fault-usbfs-release",
+        "fault-hc-gone",
     ] {
         assert!(
             stdout
@@ -581,6 +582,14 @@ fn fault_scenarios_recover_on_the_stock_kernel_or_report_known_defects() {
         "{console}"
     );
     assert!(dir.path().join("fault-unplug/backend.log").exists());
+    // A controller that halts on HSE never tells the DSP; its removal does.
+    let hse = stdout
+        .lines()
+        .find(|l| l.contains(" fault-hc-hse # TODO"))
+        .unwrap_or_else(|| panic!("fault-hc-hse is not a known failure:\n{stdout}"));
+    assert!(hse.starts_with("not ok "), "{hse}");
+    assert!(stdout.contains("not ok 5 dsp_told_after_hse"), "{stdout}");
+    assert!(stdout.contains("ok 6 dsp_told_on_remove"), "{stdout}");
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(junit.contains("failures=\"0\""), "{junit}");
     assert!(junit.contains("known failure on 7.3"), "{junit}");

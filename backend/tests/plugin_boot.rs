@@ -242,3 +242,26 @@ fn plugin_of_another_api_version_is_refused_before_boot() {
         "nothing may boot"
     );
 }
+
+/// The seeds' queued reset inside the DSP's stream-enable: the plugin holds the QMI worker in
+/// usb_offload_get while usbhid's reset runs; the kernel's own trace shows the disconnect began
+/// (from __usb_queue_reset_device) before the enable handler returned, and the DSP recovers.
+#[test]
+fn queued_reset_lands_inside_the_stream_enable_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "at-enable-reset"], dir.path());
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "at-enable-reset failed:\n{stdout}\n{stderr}");
+    for case in [
+        "ok 3 reset_inside_enable",
+        "ok 4 indication_answered",
+        "ok 7 new_stream_bit_exact",
+        "ok 8 walked_the_queued_reset_path",
+    ] {
+        assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
+    }
+    assert!(
+        stderr.contains("[sideband] at usb_offload_get+1: hit 1 on vCPU "),
+        "{stderr}"
+    );
+}

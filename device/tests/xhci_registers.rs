@@ -201,3 +201,54 @@ fn host_controller_error_needs_hcrst() {
     d.write32(OP_BASE + op::USBSTS, usbsts::HSE);
     assert_eq!(d.xhci.usbsts() & usbsts::HSE, 0);
 }
+
+#[test]
+fn injected_fatal_error_halts_and_interrupts_so_the_handler_sees_it() {
+    let mut d = Driver::new(Config::default());
+    d.init();
+    d.irqs.take();
+    d.xhci.inject_fatal_error(false);
+    d.tick(1);
+    assert!(!d.xhci.is_running());
+    let sts = d.read32(OP_BASE + op::USBSTS);
+    assert_eq!(
+        sts & (usbsts::HSE | usbsts::EINT | usbsts::HCH),
+        usbsts::HSE | usbsts::EINT | usbsts::HCH
+    );
+    assert_eq!(d.irqs.take(), vec![0], "MSI-X vector 0 fires");
+    d.init();
+    d.xhci.inject_fatal_error(true);
+    d.tick(1);
+    assert!(d.read32(OP_BASE + op::USBSTS) & usbsts::HCE != 0);
+    assert_eq!(d.irqs.take(), vec![0]);
+}
+
+#[test]
+fn a_controller_off_the_bus_reads_all_ones_and_ignores_doorbells_until_revived() {
+    let (mut d, slot) = Driver::with_loopback(Config::default());
+    d.xhci.fall_off_bus();
+    assert!(d.xhci.is_gone());
+    assert_eq!(d.read32(OP_BASE + op::USBSTS), u32::MAX);
+    assert_eq!(d.xhci.mmio_read(OP_BASE + op::DCBAAP, 8), u64::MAX);
+    assert_eq!(d.xhci.mmio_read(0, 1), 0xff);
+    d.queue_bulk_out(slot, 2, &[1, 2, 3], 0);
+    d.doorbell(slot, 2);
+    d.tick(8);
+    assert!(d.irqs.take().is_empty(), "nothing runs off the bus");
+    d.write32(OP_BASE + op::USBCMD, usbcmd::HCRST);
+    assert_eq!(
+        d.read32(OP_BASE + op::USBSTS),
+        u32::MAX,
+        "HCRST is lost too"
+    );
+    d.xhci.revive();
+    assert!(!d.xhci.is_gone());
+    assert_eq!(
+        d.read32(OP_BASE + op::USBSTS) & usbsts::HCH,
+        usbsts::HCH,
+        "back halted, as after power-on"
+    );
+    assert_eq!(d.read32(OP_BASE + op::DCBAAP), 0);
+    d.init();
+    assert!(d.xhci.is_running());
+}

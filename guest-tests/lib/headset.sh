@@ -12,5 +12,17 @@ find_card() {
 }
 # offload_ready: the offload driver took the headset (its controls exist on the card).
 offload_ready() { amixer -c "$card" controls 2>/dev/null | grep -q 'USB Offload'; }
-# wait_for_headset SECONDS: the card exists and the offload driver took it.
-wait_for_headset() { wait_until "$1" find_card && wait_until "$1" offload_ready; }
+# usb_settled: every USB device the guest found is configured, the backend's loopback device
+# (always on root port 1-2) included, so enumeration traffic is over. The loopback enumerates in
+# parallel with the headset; a scenario that counts interrupts must not start before it is done.
+usb_settled() {
+    [ -e /sys/bus/usb/devices/1-2 ] || return 1
+    for _d in /sys/bus/usb/devices/[0-9]*-[0-9]*; do
+        case $_d in *:*) continue ;; esac
+        [ -n "$(cat "$_d/bConfigurationValue" 2>/dev/null)" ] || return 1
+    done
+}
+# wait_for_headset SECONDS: the card exists, the offload driver took it and enumeration is over.
+wait_for_headset() {
+    wait_until "$1" find_card && wait_until "$1" offload_ready && wait_until "$1" usb_settled
+}

@@ -9,6 +9,20 @@ trace_calls() {
         echo 1 > $TRACEFS/events/kprobes/sb_$_f/enable || return 1
     done
 }
+# trace_returns FUNC...: record every return from FUNC (a kretprobe event sb_ret_FUNC, no stack).
+trace_returns() {
+    [ -e $TRACEFS/kprobe_events ] || mount -t tracefs nodev $TRACEFS 2>/dev/null
+    for _f in "$@"; do
+        echo "r:sb_ret_$_f $_f" >> $TRACEFS/kprobe_events || return 1
+        echo 1 > $TRACEFS/events/kprobes/sb_ret_$_f/enable || return 1
+    done
+}
+# trace_before A B: the first recorded event named A (sb_A, sb_ret_A) comes before the first one
+# named B (the trace is in time order across CPUs).
+trace_before() {
+    _order=$(grep -v '^#' $TRACEFS/trace | grep -oE " (sb_$1|sb_$2):" | uniq | head -2 | tr -d ' :' | tr '\n' ' ')
+    [ "$_order" = "sb_$1 sb_$2 " ] || { echo "events in order: ${_order:-none}"; return 1; }
+}
 # trace_stacks: the recorded events and stacks, one frame per line ("=> usb_reset_device"). A probe
 # at a function's entry does not see its immediate caller (arm64 has not saved the link register
 # in a frame record yet): the chain shows the caller's caller onwards.

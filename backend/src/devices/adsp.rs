@@ -379,9 +379,9 @@ impl RunningAdsp {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 bail!(
-                    "no answer from the guest within {}s while {what} (client state {:?})",
+                    "no answer from the guest within {}s while {what} (the DSP's client: {})",
                     QMI_TIMEOUT.as_secs(),
-                    a.link.client().state()
+                    a.link.client().state().name()
                 );
             }
             a = cv

@@ -179,6 +179,16 @@ impl RunningDevices {
                     .context("no xHCI in this boot")?
                     .unplug_after(ms.min(10_000), port)
             }
+            ["hc-error", kind] => self
+                .usb
+                .as_ref()
+                .context("no xHCI in this boot")?
+                .controller_error(kind),
+            ["hc-revive"] => self
+                .usb
+                .as_ref()
+                .context("no xHCI in this boot")?
+                .controller_revive(),
             ["port-suspends", port] => {
                 let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
                 self.usb
@@ -275,7 +285,7 @@ impl RunningDevices {
             _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
                 Some(answer) => answer,
                 None => anyhow::bail!(
-                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT, sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; 'A; B' runs both; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT, hc-error hse|hce|gone, hc-revive, sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; 'A; B' runs both; '! REQUEST' must fail)"
             ),
             },
         }

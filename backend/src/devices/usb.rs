@@ -397,6 +397,40 @@ impl RunningUsb {
         }
     }
 
+    /// `hc-error hse|hce|gone`: the controller dies. `hse`/`hce` raise Host System Error or
+    /// Host Controller Error and halt (with an interrupt due, so the guest's handler notices);
+    /// `gone` takes BAR0 off the bus (reads all-ones, writes lost) until `hc-revive`.
+    pub(super) fn controller_error(&self, kind: &str) -> Result<String> {
+        let mut x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        match kind {
+            "hse" => x.controller.inject_fatal_error(false),
+            "hce" => x.controller.inject_fatal_error(true),
+            "gone" => x.controller.fall_off_bus(),
+            other => anyhow::bail!("hc-error {other}: expected hse, hce or gone"),
+        }
+        log::info!("xHCI: fault injection: {kind}");
+        Ok(match kind {
+            "gone" => "the controller is off the bus: BAR0 reads all-ones".into(),
+            _ => format!("controller halted with {}", kind.to_uppercase()),
+        })
+    }
+
+    /// `hc-revive`: a controller taken off the bus comes back in its power-on state.
+    pub(super) fn controller_revive(&self) -> Result<String> {
+        let mut x = self
+            .xhci
+            .lock()
+            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        if !x.controller.is_gone() {
+            anyhow::bail!("hc-revive: the controller is not off the bus");
+        }
+        x.controller.revive();
+        Ok("the controller is back, halted as after power-on".into())
+    }
+
     /// `port-suspends PORT`: how many times the guest suspended a root port's link (U3).
     pub(super) fn port_suspends(&self, port: u8) -> Result<String> {
         let x = self

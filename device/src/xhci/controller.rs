@@ -56,6 +56,8 @@ pub struct Controller {
     pending_ports: Vec<usize>,
     observer: Option<Box<dyn TransferObserver>>,
     records: Vec<TransferRecord>,
+    /// Off the bus (surprise removal): BAR0 reads all-ones, writes are lost, nothing runs.
+    gone: bool,
 }
 
 impl Controller {
@@ -87,6 +89,7 @@ impl Controller {
             pending_ports: Vec::new(),
             observer: None,
             records: Vec::new(),
+            gone: false,
         })
     }
 
@@ -216,6 +219,40 @@ impl Controller {
         self.halt();
     }
 
+    /// A fatal controller error as fault injection raises it: HSE or HCE and a halt, with an
+    /// interrupt due on interrupter 0 so the guest's handler reads USBSTS (Linux leaves
+    /// USBCMD.HSEE clear and otherwise never looks).
+    pub fn inject_fatal_error(&mut self, controller_error: bool) {
+        if controller_error {
+            self.inject_host_controller_error();
+        } else {
+            self.inject_host_system_error();
+        }
+        self.usbsts |= usbsts::EINT;
+        if let Some(i) = self.interrupters.first_mut() {
+            i.request_interrupt();
+        }
+    }
+
+    /// The controller drops off the bus, as on surprise removal or a dead link: every BAR0
+    /// read returns all-ones, writes (doorbells included) are lost and nothing is scheduled,
+    /// until [`Controller::revive`].
+    pub fn fall_off_bus(&mut self) {
+        self.halt();
+        self.gone = true;
+    }
+
+    /// Back on the bus in its power-on state (a replacement card): registers as after HCRST.
+    pub fn revive(&mut self) {
+        self.gone = false;
+        self.reset();
+    }
+
+    /// True after [`Controller::fall_off_bus`] until [`Controller::revive`].
+    pub fn is_gone(&self) -> bool {
+        self.gone
+    }
+
     fn host_system_error(&mut self, e: DmaError) {
         log::warn!("xHCI: {e}; Host System Error, controller halted");
         self.inject_host_system_error();
@@ -233,6 +270,9 @@ impl Controller {
     pub fn mmio_read(&self, offset: u64, size: u32) -> u64 {
         if !matches!(size, 1 | 2 | 4 | 8) {
             return !0;
+        }
+        if self.gone {
+            return u64::MAX >> (64 - 8 * size);
         }
         let base = offset & !3;
         let shift = (offset - base) * 8;
@@ -273,6 +313,10 @@ impl Controller {
     /// Writes `size` bytes of BAR0 at `offset`. 8-byte writes are split low dword first, as
     /// Linux's `lo_hi_writeq` does; sub-dword writes are dropped.
     pub fn mmio_write<M: GuestMemory>(&mut self, mem: &M, offset: u64, size: u32, value: u64) {
+        if self.gone {
+            log::debug!("xHCI: off the bus; write of {value:#x} at {offset:#x} lost");
+            return;
+        }
         let result = match (size, offset % 4) {
             (4, 0) => self.write32(mem, offset, value as u32),
             (8, 0) => self
@@ -530,6 +574,9 @@ impl Controller {
     /// over from a busy doorbell, isochronous service, NAK retries and interrupt moderation.
     pub fn tick<M: GuestMemory>(&mut self, mem: &M, now: BusTime) {
         self.now = self.now.max(now);
+        if self.gone {
+            return;
+        }
         if let Err(e) = self.tick_inner(mem) {
             self.host_system_error(e);
         }

@@ -240,6 +240,7 @@ impl Interrupter {
         let outcome = self.ring.push(mem, trb)?;
         match outcome {
             Push::Posted => {
+                log::trace!("interrupter {}: posted {:?}", self.index, trb);
                 self.stats.events += 1;
                 self.pending |= interrupt;
             }
@@ -255,6 +256,12 @@ impl Interrupter {
             }
         }
         Ok(outcome)
+    }
+
+    /// Makes an interrupt due without an event (the controller wants the handler to look at
+    /// USBSTS, e.g. after a Host System Error).
+    pub fn request_interrupt(&mut self) {
+        self.pending = true;
     }
 
     /// Asserts the interrupt if one is pending, EHB is clear and the moderation interval has
