@@ -251,7 +251,10 @@ fn queued_reset_lands_inside_the_stream_enable_handler() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "at-enable-reset"], dir.path());
     let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
-    assert!(o.status.success(), "at-enable-reset failed:\n{stdout}\n{stderr}");
+    assert!(
+        o.status.success(),
+        "at-enable-reset failed:\n{stdout}\n{stderr}"
+    );
     for case in [
         "ok 3 reset_inside_enable",
         "ok 4 indication_answered",

@@ -1,0 +1,22 @@
+# ordinary-duplex: ordinary (not offloaded) playback then capture at 48 kHz/16-bit stereo with
+# whatever headset profile the run chose (UAC1 full speed, UAC2, UAC2 with implicit feedback):
+# aplay's counter pattern reaches the headset bit for bit, and arecord gets the headset's
+# counter source without a missing or changed sample.
+. /guest-tests/lib/ktap.sh
+. /guest-tests/lib/headset.sh
+
+card=""
+wait_until 20 find_card
+ktap_begin 3
+if [ -n "$card" ]; then ktap_ok headset_card; else ktap_fail headset_card "no headset ALSA card"; fi
+out=$(sb-pattern 96000 | aplay -D "hw:${card:-99},0" -t raw -f S16_LE -r 48000 -c 2 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# aplay: /'
+echo "SIDEBAND-CTL check-counter 96000"
+if [ $rc = 0 ]; then ktap_ok aplay_48k_16bit; else ktap_fail aplay_48k_16bit "aplay exited $rc"; fi
+out=$(arecord -D "hw:${card:-99},0" --buffer-time=1000000 -t raw -f S16_LE -r 48000 -c 2 -s 48000 2>/tmp/arecord.err | sb-pattern --check 96000)
+rc=$?
+sed 's/^/# arecord: /' /tmp/arecord.err
+echo "# $out"
+if [ $rc = 0 ]; then ktap_ok capture_counter_bit_exact; else ktap_fail capture_counter_bit_exact "$out"; fi
+ktap_end
