@@ -633,6 +633,7 @@ fn fault_scenarios_recover_on_the_stock_kernel_or_report_known_defects() {
         "fault-unplug",
         "fault-usbfs-release",
         "fault-hc-gone",
+        "fault-iso-drops",
     ] {
         assert!(
             stdout

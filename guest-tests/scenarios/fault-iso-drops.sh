@@ -1,0 +1,24 @@
+# fault-iso-drops: while the DSP streams, 50 of its isochronous OUT packets fail on the bus (USB
+# Transaction Error: the headset never gets them). The DSP sees each failure on its event ring and
+# streams on; the guest takes no part and must see nothing. The DSP's disable is answered, it
+# holds nothing afterwards, and a new offloaded stream is bit-exact.
+. /guest-tests/lib/offload.sh
+. /guest-tests/lib/dmesg.sh
+ktap_begin 10
+ktap_offload_started
+ktap_ask packets_dropped xact-errors 0x01 50
+sleep 1
+ktap_ask still_streaming expect-streaming
+sbctl stats >/dev/null
+errors=$(echo "$SB_ANSWER" | tr ',' '\n' | grep '"errors"' | head -1 | tr -dc '0-9')
+if [ "${errors:-0}" -eq 50 ]; then ktap_ok dsp_saw_50_errors
+else ktap_fail dsp_saw_50_errors "the DSP's event ring reported ${errors:-no} transaction errors"; fi
+missed=$(echo "$SB_ANSWER" | tr ',' '\n' | grep '"intervals_missed"' | head -1 | tr -dc '0-9')
+if [ "${missed:-0}" -eq 50 ]; then ktap_ok headset_missed_50_intervals
+else ktap_fail headset_missed_50_intervals "the headset missed ${missed:-no} intervals"; fi
+ktap_ask disabled stream-disable
+ktap_dsp_released
+ktap_new_stream_exact
+bad=$(dmesg_bad_lines)
+if [ -z "$bad" ]; then ktap_ok dmesg_clean; else ktap_fail dmesg_clean "$bad"; fi
+ktap_end
