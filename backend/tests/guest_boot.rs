@@ -634,6 +634,7 @@ fn fault_scenarios_recover_on_the_stock_kernel_or_report_known_defects() {
         "fault-usbfs-release",
         "fault-hc-gone",
         "fault-iso-drops",
+        "fault-dsp-late",
     ] {
         assert!(
             stdout
@@ -667,6 +668,12 @@ fn fault_scenarios_recover_on_the_stock_kernel_or_report_known_defects() {
     assert!(hse.starts_with("not ok "), "{hse}");
     assert!(stdout.contains("not ok 5 dsp_told_after_hse"), "{stdout}");
     assert!(stdout.contains("ok 6 dsp_told_on_remove"), "{stdout}");
+    // A broken request from the DSP is granted a stream: the evidence names it.
+    assert!(
+        stdout.contains("refused_tlv-overrun: accepted: tlv-overrun request"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok 2 refused_unknown-message"), "{stdout}");
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
     assert!(junit.contains("failures=\"0\""), "{junit}");
     assert!(junit.contains("known failure on 7.3"), "{junit}");

@@ -1,5 +1,5 @@
 # at-enable-reset: the seeds' queued reset lands inside the DSP's stream-enable. The TCG plugin
-# holds the QMI worker in usb_offload_get (prepare_qmi_response, qdev_mutex held) for 4 s while
+# holds the QMI worker in usb_offload_get (prepare_qmi_response, qdev_mutex held) for 8 s while
 # the headset's HID endpoint fails every transaction, so usbhid queues a device reset; the reset
 # worker's forced unbind reaches qc_usb_audio_offload_disconnect while the enable is still
 # running. Checks: the disconnect started before the enable handler returned, from
@@ -20,7 +20,7 @@ trace_returns handle_uaudio_stream_req
 # usbhid polls the buttons only while someone reads them.
 cat "/dev/input/${event:-event0}" >/dev/null 2>&1 &
 holder=$!
-if at_arm usb_offload_get+1 "xact-errors 0x83 on; sleep 4000; xact-errors 0x83 off"; then
+if at_arm usb_offload_get+1 "xact-errors 0x83 on; sleep 8000; xact-errors 0x83 off"; then
     ktap_ok trigger_armed
 else
     ktap_fail trigger_armed "usb_offload_get not in /proc/kallsyms"

@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use sideband_device::adsp::uaudio::{AudioFormat, Direction, MemRegion};
+use sideband_device::adsp::uaudio::{errno_name, AudioFormat, Direction, Malformed, MemRegion};
 use sideband_device::adsp::{AdspLink, Event, State, StreamParams, StreamResources};
 use sideband_device::smmu::SmmuTable;
 
@@ -27,6 +27,9 @@ pub enum OnIndication {
     Bye,
     /// Stop the stream and never answer (the guest's 10 s wait runs out).
     Ignore,
+    /// Stop the stream and keep it enabled: the disable goes out when a scenario asks for it
+    /// (`stream-disable`), as a DSP that answers late.
+    Hold,
 }
 
 impl std::str::FromStr for OnIndication {
@@ -36,7 +39,8 @@ impl std::str::FromStr for OnIndication {
             "disable" => OnIndication::Disable,
             "bye" => OnIndication::Bye,
             "ignore" => OnIndication::Ignore,
-            _ => bail!("'{s}': the DSP answers an indication with disable, bye or ignore"),
+            "hold" => OnIndication::Hold,
+            _ => bail!("'{s}': the DSP answers an indication with disable, bye, ignore or hold"),
         })
     }
 }
@@ -71,6 +75,10 @@ pub struct Adsp {
     service_ups: u64,
     /// Indications from the guest, decoded, oldest first.
     indications: Vec<String>,
+    /// Answers to transactions that were not outstanding (raw requests), by transaction id.
+    strays: Vec<(u16, String)>,
+    /// Transaction ids for raw requests (outside the client's range).
+    next_raw_txn: u16,
     /// Stops the DSP's stream engine (set by the devices that own it).
     stop_engine: Option<EngineStop>,
     /// The answer to a DISCONNECT indication.
@@ -91,6 +99,8 @@ impl Adsp {
             service_seen: None,
             service_ups: 0,
             indications: Vec::new(),
+            strays: Vec::new(),
+            next_raw_txn: 0xf000,
             stop_engine: None,
             on_indication: OnIndication::default(),
         }
@@ -169,6 +179,9 @@ impl Adsp {
                             send.extend(self.restart(false));
                             self.outcome = Some(Err("the DSP said BYE".into()));
                         }
+                        OnIndication::Hold => {
+                            self.note("the DSP holds its disable until asked".into());
+                        }
                         OnIndication::Ignore => {
                             self.note("the DSP ignores the indication".into());
                             self.link.forget_stream();
@@ -183,6 +196,19 @@ impl Adsp {
                     ));
                     self.indications
                         .push(format!("dev_event {} slot {}", ind.dev_event, ind.slot_id));
+                }
+                Event::StrayResponse {
+                    txn,
+                    status,
+                    internal_status,
+                } => {
+                    let what = format!(
+                        "status {}, internal status {}",
+                        status.map_or("-".into(), |s| s.to_string()),
+                        internal_status.map_or("-".into(), |s| errno_name(s as i32)),
+                    );
+                    self.note(format!("response to raw transaction {txn}: {what}"));
+                    self.strays.push((txn, what));
                 }
                 Event::BadMessage { error, .. } => {
                     self.note(format!("unusable message from the guest: {error}"))
@@ -366,9 +392,18 @@ impl RunningAdsp {
             .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))
     }
 
-    fn wait<T>(&self, what: &str, mut ready: impl FnMut(&mut Adsp) -> Option<T>) -> Result<T> {
+    fn wait<T>(&self, what: &str, ready: impl FnMut(&mut Adsp) -> Option<T>) -> Result<T> {
+        self.wait_for(QMI_TIMEOUT, what, ready)
+    }
+
+    fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut ready: impl FnMut(&mut Adsp) -> Option<T>,
+    ) -> Result<T> {
         let (lock, cv) = &*self.state;
-        let deadline = Instant::now() + QMI_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let mut a = lock
             .lock()
             .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))?;
@@ -380,7 +415,7 @@ impl RunningAdsp {
             if left.is_zero() {
                 bail!(
                     "no answer from the guest within {}s while {what} (the DSP's client: {})",
-                    QMI_TIMEOUT.as_secs(),
+                    timeout.as_secs(),
                     a.link.client().state().name()
                 );
             }
@@ -479,7 +514,7 @@ impl RunningAdsp {
         ))
     }
 
-    /// `dsp-on-indication disable|bye|ignore`: how the DSP answers the next indications.
+    /// `dsp-on-indication disable|bye|ignore|hold`: how the DSP answers the next indications.
     pub fn set_on_indication(&self, mode: OnIndication) -> Result<String> {
         let mut a = self.lock()?;
         a.on_indication = mode;
@@ -539,6 +574,55 @@ impl RunningAdsp {
         }
         self.wait("waiting for the disable response", |a| a.outcome.take())?
             .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// `dsp-raw KIND card=N [...]`: sends a stream request outside the client's bookkeeping
+    /// and reports what the guest made of it within 3 s: no answer, or the status it answered
+    /// with. KIND is `enable` or `disable` (well-formed), or a way to break an enable (see
+    /// [`Malformed`]).
+    pub fn raw_request(&self, kind: &str, params: &[&str]) -> Result<String> {
+        let params = parse_params(params)?;
+        let (request, broken) = match kind {
+            "enable" => (params.request(true), None),
+            "disable" => (params.request(false), None),
+            other => {
+                let k = Malformed::from_name(other).with_context(|| {
+                    let names: Vec<_> = Malformed::ALL.iter().map(|k| k.name()).collect();
+                    format!(
+                        "'{other}': a raw request is enable, disable or one of {}",
+                        names.join(", ")
+                    )
+                })?;
+                (params.request(true), Some(k))
+            }
+        };
+        let (txn, packets) = {
+            let mut a = self.lock()?;
+            let txn = a.next_raw_txn;
+            a.next_raw_txn = a.next_raw_txn.wrapping_add(1).max(0xf000);
+            let message = match broken {
+                Some(k) => k.encode(&request, txn),
+                None => request.encode(txn),
+            }
+            .map_err(|e| anyhow::anyhow!("cannot encode the request: {e}"))?;
+            let packets = a
+                .link
+                .send_raw(&message)
+                .context("the UAUDIO service is not known yet")?
+                .map_err(|e| anyhow::anyhow!("cannot send: {e}"))?;
+            (txn, packets)
+        };
+        for p in packets {
+            self.link.send(&p).context("sending the raw request")?;
+        }
+        let answer = self.wait_for(Duration::from_secs(3), "", |a| {
+            let i = a.strays.iter().position(|(t, _)| *t == txn)?;
+            Some(a.strays.remove(i).1)
+        });
+        Ok(match answer {
+            Ok(what) => format!("{kind} request (txn {txn}): answered, {what}"),
+            Err(_) => format!("{kind} request (txn {txn}): no answer in 3 s"),
+        })
     }
 
     /// One line for the summary.

@@ -184,6 +184,11 @@ impl RunningDevices {
                 .as_ref()
                 .context("no xHCI in this boot")?
                 .controller_error(kind),
+            ["dsp-raw", kind, params @ ..] => self
+                .adsp
+                .as_ref()
+                .context("no ADSP in this boot")?
+                .raw_request(kind, params),
             ["hc-revive"] => self
                 .usb
                 .as_ref()
@@ -285,7 +290,7 @@ impl RunningDevices {
             _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
                 Some(answer) => answer,
                 None => anyhow::bail!(
-                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore, port-suspends PORT, hc-error hse|hce|gone, hc-revive, sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; 'A; B' runs both; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore|hold, port-suspends PORT, hc-error hse|hce|gone, hc-revive, dsp-raw enable|disable|tlv-overrun|header-length|unknown-message|no-enable card=N ..., sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; 'A; B' runs both; '! REQUEST' must fail)"
             ),
             },
         }

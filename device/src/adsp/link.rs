@@ -161,6 +161,18 @@ impl AdspLink {
         vec![self.node.del_client(self.client.port()), self.node.bye()]
     }
 
+    /// Sends `message` (a whole QMI message, possibly broken on purpose) to the service as it
+    /// is, outside the client's bookkeeping; an answer comes back as
+    /// [`crate::adsp::uaudio::Event::StrayResponse`]. `None` when the service is not known.
+    pub fn send_raw(&mut self, message: &[u8]) -> Option<Result<Vec<Vec<u8>>, Error>> {
+        let to = self.client.state().service()?;
+        Some(
+            self.node
+                .send(self.client.port(), to, message)
+                .map_err(Into::into),
+        )
+    }
+
     fn send(&mut self, msg: Outgoing) -> Result<Vec<Vec<u8>>, Error> {
         self.node
             .send(self.client.port(), msg.to, &msg.message)

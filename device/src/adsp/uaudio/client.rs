@@ -232,6 +232,16 @@ pub enum Event {
     StopRequested(StreamIndication),
     /// Any other indication (or DISCONNECT without a stream), for the record.
     Indication(StreamIndication),
+    /// A response to a transaction that is not outstanding (one sent with
+    /// [`crate::adsp::AdspLink::send_raw`], or a late one), with what it said.
+    StrayResponse {
+        /// Transaction id.
+        txn: u16,
+        /// TLV 0x10, when readable.
+        status: Option<i32>,
+        /// TLV 0x11, when readable.
+        internal_status: Option<u32>,
+    },
     /// A message from the service that could not be decoded (its transaction, if the header
     /// was readable). A pending request it answered is ended.
     BadMessage {
@@ -555,9 +565,15 @@ impl UaudioClient {
     fn response(&mut self, header: Header, buf: &[u8], events: &mut Vec<Event>) {
         let Some(pending) = self.pending().filter(|p| p.txn == header.txn) else {
             log::warn!(
-                "UAUDIO: ignoring a response to unknown transaction {}",
+                "UAUDIO: a response to transaction {}, which is not outstanding",
                 header.txn
             );
+            let response = StreamResponse::decode(buf).ok().map(|(_, r)| r);
+            events.push(Event::StrayResponse {
+                txn: header.txn,
+                status: response.and_then(|r| r.status),
+                internal_status: response.and_then(|r| r.internal_status),
+            });
             return;
         };
         let Some(service) = self.state.service() else {

@@ -2,6 +2,7 @@
 //! DSP's client of it.
 
 pub mod client;
+pub mod malformed;
 pub mod messages;
 pub mod resources;
 pub mod types;
@@ -9,6 +10,7 @@ pub mod types;
 pub use client::{
     DownReason, Event, Outgoing, Pending, State, StreamParams, TxnKind, UaudioClient,
 };
+pub use malformed::Malformed;
 pub use messages::{StreamIndication, StreamRequest, StreamResponse};
 pub use resources::{Failure, MemRegion, StreamResources, XhciMemory};
 pub use types::{
