@@ -6,3 +6,8 @@ DMESG_BAD='\] WARNING:|BUG:|Oops|Unable to handle kernel|possible recursive lock
 dmesg_bad_lines() {
     dmesg | grep -E "$DMESG_BAD" | head -20
 }
+# ktap_dmesg_clean: one KTAP case, dmesg_clean, failing with the bad lines (needs lib/ktap.sh).
+ktap_dmesg_clean() {
+    _bad=$(dmesg_bad_lines)
+    if [ -z "$_bad" ]; then ktap_ok dmesg_clean; else ktap_fail dmesg_clean "$_bad"; fi
+}

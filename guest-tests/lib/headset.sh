@@ -26,3 +26,12 @@ usb_settled() {
 wait_for_headset() {
     wait_until "$1" find_card && wait_until "$1" offload_ready && wait_until "$1" usb_settled
 }
+# ktap_capture_exact: arecord takes 1 s of the headset's counter source (48 kHz/16-bit stereo, a
+# 1 s buffer) from card $card; one KTAP case, capture_counter_bit_exact (needs lib/ktap.sh).
+ktap_capture_exact() {
+    _out=$(arecord -D "hw:${card:-99},0" --buffer-time=1000000 -t raw -f S16_LE -r 48000 -c 2 -s 48000 2>/tmp/arecord.err | sb-pattern --check 96000)
+    _rc=$?
+    sed 's/^/# arecord: /' /tmp/arecord.err
+    echo "# $_out"
+    if [ $_rc = 0 ]; then ktap_ok capture_counter_bit_exact; else ktap_fail capture_counter_bit_exact "$_out"; fi
+}

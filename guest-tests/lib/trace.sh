@@ -34,3 +34,13 @@ trace_chain_has() {
         echo "$_stacks" | grep -Eq "=> $_f(\+|\$)" || { echo "no $_f in the recorded stacks"; return 1; }
     done
 }
+# ktap_walked_queued_reset: prints the recorded stacks, then one KTAP case: they show the seeds'
+# queued reset (__usb_queue_reset_device -> usb_reset_device -> usb_forced_unbind_intf).
+ktap_walked_queued_reset() {
+    trace_stacks | sed 's/^/# /'
+    if _why=$(trace_chain_has __usb_queue_reset_device usb_reset_device usb_forced_unbind_intf); then
+        ktap_ok walked_the_queued_reset_path
+    else
+        ktap_fail walked_the_queued_reset_path "$_why"
+    fi
+}

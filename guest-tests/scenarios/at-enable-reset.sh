@@ -34,12 +34,6 @@ else
 fi
 ktap_recovered
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
-trace_stacks | sed 's/^/# /'
-if why=$(trace_chain_has __usb_queue_reset_device usb_reset_device usb_forced_unbind_intf); then
-    ktap_ok walked_the_queued_reset_path
-else
-    ktap_fail walked_the_queued_reset_path "$why"
-fi
-bad=$(dmesg_bad_lines)
-if [ -z "$bad" ]; then ktap_ok dmesg_clean; else ktap_fail dmesg_clean "$bad"; fi
+ktap_walked_queued_reset
+ktap_dmesg_clean
 ktap_end

@@ -11,9 +11,5 @@ if [ -n "$card" ]; then ktap_ok headset_card; else ktap_fail headset_card "no AL
 grep -q "Capture:" "/proc/asound/card${card:-99}/stream0" 2>/dev/null && ktap_ok capture_stream_listed \
     || ktap_fail capture_stream_listed "no Capture section in /proc/asound/card${card:-99}/stream0"
 # 48000 frames of stereo = 96000 samples.
-out=$(arecord -D "hw:${card:-99},0" --buffer-time=1000000 -t raw -f S16_LE -r 48000 -c 2 -s 48000 2>/tmp/arecord.err | sb-pattern --check 96000)
-rc=$?
-sed 's/^/# arecord: /' /tmp/arecord.err
-echo "# $out"
-if [ $rc = 0 ]; then ktap_ok capture_counter_bit_exact; else ktap_fail capture_counter_bit_exact "$out"; fi
+ktap_capture_exact
 ktap_end

@@ -19,6 +19,5 @@ else ktap_fail headset_missed_50_intervals "the headset missed ${missed:-no} int
 ktap_ask disabled stream-disable
 ktap_dsp_released
 ktap_new_stream_exact
-bad=$(dmesg_bad_lines)
-if [ -z "$bad" ]; then ktap_ok dmesg_clean; else ktap_fail dmesg_clean "$bad"; fi
+ktap_dmesg_clean
 ktap_end

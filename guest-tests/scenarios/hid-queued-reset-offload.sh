@@ -37,12 +37,6 @@ card=""
 if wait_for_headset 30; then ktap_ok headset_back; else ktap_fail headset_back "the headset's card did not come back after the reset"; fi
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 dmesg | grep -E 'usb 1-1|qc_usb|offload|uaudio' | tail -20 | sed 's/^/# /'
-trace_stacks | sed 's/^/# /'
-if why=$(trace_chain_has usb_reset_device usb_forced_unbind_intf __usb_queue_reset_device); then
-    ktap_ok walked_the_queued_reset_path
-else
-    ktap_fail walked_the_queued_reset_path "$why"
-fi
-bad=$(dmesg_bad_lines)
-if [ -z "$bad" ]; then ktap_ok dmesg_clean; else ktap_fail dmesg_clean "$bad"; fi
+ktap_walked_queued_reset
+ktap_dmesg_clean
 ktap_end

@@ -65,6 +65,5 @@ else
     ktap_fail buttons_after_reset "no vol-up key press after the reset"
 fi
 dmesg | grep -E 'usb 1-1|usbhid|snd-usb|qc_usb|offload' | tail -30 | sed 's/^/# /'
-bad=$(dmesg_bad_lines)
-if [ -z "$bad" ]; then ktap_ok dmesg_clean; else ktap_fail dmesg_clean "$bad"; fi
+ktap_dmesg_clean
 ktap_end
