@@ -240,7 +240,7 @@ fn dsp_streams_through_the_handed_over_rings_bit_exact() {
     );
 }
 
-// On the stock kernel this capture fails now and then (about 1 run in 15): snd-usb-audio's
+// On the stock kernel this capture fails now and then (about 1 run in 20): snd-usb-audio's
 // retire_capture_urb publishes hwptr_done before it copies the packet, so arecord on the other
 // vCPU can read the chunk before it is written (zeros just after a period boundary). The
 // `capture-copy-first` variant copies first; on it the device's counter must arrive bit-exact
