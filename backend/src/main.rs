@@ -406,15 +406,7 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
         &opts.out_dir.join("boot"),
         &opts.headset,
     )?);
-    let fault_at = match plan {
-        Some(plan) => {
-            let devices = running.clone();
-            Some(plan.serve(Box::new(move |action, hit| {
-                devices.control(action, hit.pid)
-            }))?)
-        }
-        None => None,
-    };
+    let fault_at = runner::serve_plugin(plan, &running)?;
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),

@@ -187,15 +187,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         &opts.out_dir.join(scenario),
         &opts.headset,
     )?);
-    let fault_at: Option<RunningPlugin> = match plan {
-        Some(plan) => {
-            let devices = running.clone();
-            Some(plan.serve(Box::new(move |action, hit| {
-                devices.control(action, hit.pid)
-            }))?)
-        }
-        None => None,
-    };
+    let fault_at = serve_plugin(plan, &running)?;
     let pcap = opts.pcap.as_ref().map(|c| (c.path_for(scenario), c.cap));
     if let Some((path, cap)) = &pcap {
         running.start_capture(path, *cap)?;
@@ -373,6 +365,21 @@ fn needs_plugin(opts: &RunOptions, scenario: &str) -> bool {
 
 /// `at-arm TRIGGER ADDR[-END] [REQUEST...]` from a scenario: a trigger whose address only the
 /// guest knows (a module function, from /proc/kallsyms).
+/// Starts the plugin's socket when the boot loads the plugin; its triggers' actions run as
+/// control requests on `devices`.
+pub fn serve_plugin(
+    plan: Option<PluginPlan>,
+    devices: &Arc<RunningDevices>,
+) -> Result<Option<RunningPlugin>> {
+    let Some(plan) = plan else {
+        return Ok(None);
+    };
+    let devices = devices.clone();
+    Ok(Some(plan.serve(Box::new(move |action, hit| {
+        devices.control(action, hit.pid)
+    }))?))
+}
+
 fn arm_at_run_time(fault_at: Option<&RunningPlugin>, rest: &str) -> Result<String> {
     let f = fault_at.context("at-arm needs the TCG plugin, which this boot did not load")?;
     let words: Vec<&str> = rest.split_whitespace().collect();

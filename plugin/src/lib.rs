@@ -575,6 +575,21 @@ unsafe extern "C" fn on_exit(_userdata: *mut c_void) {
 mod tests {
     use super::*;
 
+    /// The first entry hit of function `f` on vCPU 0.
+    fn test_hit() -> Hit {
+        Hit {
+            name: "f".into(),
+            addr: 1,
+            kind: Kind::Entry,
+            hit: 1,
+            id: 0,
+            vcpu: 0,
+            jiffies: None,
+            host_ns: 0,
+            pid: 1,
+        }
+    }
+
     #[test]
     fn recognises_a64_returns_only() {
         assert!(is_return(0xd65f_03c0)); // ret
@@ -629,17 +644,7 @@ mod tests {
     #[test]
     fn a_missing_backend_is_reported_not_fatal() {
         let dir = std::env::temp_dir().join(format!("sbp-{}", std::process::id()));
-        let hit = Hit {
-            name: "f".into(),
-            addr: 1,
-            kind: Kind::Entry,
-            hit: 1,
-            id: 0,
-            vcpu: 0,
-            jiffies: None,
-            host_ns: 0,
-            pid: 1,
-        };
+        let hit = test_hit();
         let e = ask(&dir.join("none.sock"), &hit, Duration::from_millis(100)).unwrap_err();
         assert!(e.starts_with("backend not reachable"), "{e}");
     }
@@ -649,17 +654,7 @@ mod tests {
         let dir = tempdir();
         let path = dir.join("s.sock");
         let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let hit = Hit {
-            name: "f".into(),
-            addr: 1,
-            kind: Kind::Entry,
-            hit: 1,
-            id: 0,
-            vcpu: 0,
-            jiffies: None,
-            host_ns: 0,
-            pid: 1,
-        };
+        let hit = test_hit();
         let t = Instant::now();
         let e = ask(&path, &hit, Duration::from_millis(200)).unwrap_err();
         assert!(
@@ -685,15 +680,9 @@ mod tests {
                 .unwrap();
         });
         let hit = Hit {
-            name: "f".into(),
-            addr: 1,
-            kind: Kind::Entry,
-            hit: 1,
-            id: 0,
             vcpu: 3,
             jiffies: Some(9),
-            host_ns: 0,
-            pid: 1,
+            ..test_hit()
         };
         let r = ask(&path, &hit, Duration::from_secs(5)).unwrap();
         assert_eq!(r, Reply::Applied("f 3".into()));

@@ -121,10 +121,7 @@ impl RunningUsb {
     pub(super) fn start_capture(&self, path: &std::path::Path, cap: u64) -> Result<()> {
         let (writer, observer) = CaptureWriter::create(path, cap, crate::capture::epoch_us())
             .with_context(|| format!("cannot create the capture {}", path.display()))?;
-        let mut x = self
-            .xhci
-            .lock()
-            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mut x = lock_xhci(&self.xhci)?;
         x.controller.set_observer(Some(Box::new(observer)));
         *self
             .capture
@@ -170,6 +167,12 @@ impl RunningUsb {
     }
 }
 
+/// The xHCI function, locked (a poisoned lock is an error, not a panic).
+fn lock_xhci(xhci: &Mutex<XhciFunction>) -> Result<std::sync::MutexGuard<'_, XhciFunction>> {
+    xhci.lock()
+        .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))
+}
+
 /// Devices unplugged by a control request, by port, waiting to be plugged back.
 type Parked = std::collections::BTreeMap<u8, Box<dyn sideband_device::usb::UsbDevice>>;
 
@@ -180,9 +183,7 @@ fn hotplug(
     port: u8,
 ) -> Result<String> {
     {
-        let mut x = xhci
-            .lock()
-            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mut x = lock_xhci(xhci)?;
         let mut parked = parked
             .lock()
             .map_err(|_| anyhow::anyhow!("lock poisoned"))?;
@@ -216,10 +217,7 @@ impl RunningUsb {
         &self,
         r: &sideband_device::adsp::StreamResources,
     ) -> Result<String> {
-        let x = self
-            .xhci
-            .lock()
-            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let x = lock_xhci(&self.xhci)?;
         let mem = self.dma.snapshot();
         let ep = r.data_ep.b_endpoint_address;
         let dci = 2 * (ep & 0x0f) + u8::from(ep & 0x80 != 0);
@@ -401,10 +399,7 @@ impl RunningUsb {
     /// Host Controller Error and halt (with an interrupt due, so the guest's handler notices);
     /// `gone` takes BAR0 off the bus (reads all-ones, writes lost) until `hc-revive`.
     pub(super) fn controller_error(&self, kind: &str) -> Result<String> {
-        let mut x = self
-            .xhci
-            .lock()
-            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mut x = lock_xhci(&self.xhci)?;
         match kind {
             "hse" => x.controller.inject_fatal_error(false),
             "hce" => x.controller.inject_fatal_error(true),
@@ -420,10 +415,7 @@ impl RunningUsb {
 
     /// `hc-revive`: a controller taken off the bus comes back in its power-on state.
     pub(super) fn controller_revive(&self) -> Result<String> {
-        let mut x = self
-            .xhci
-            .lock()
-            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let mut x = lock_xhci(&self.xhci)?;
         if !x.controller.is_gone() {
             anyhow::bail!("hc-revive: the controller is not off the bus");
         }
@@ -433,10 +425,7 @@ impl RunningUsb {
 
     /// `port-suspends PORT`: how many times the guest suspended a root port's link (U3).
     pub(super) fn port_suspends(&self, port: u8) -> Result<String> {
-        let x = self
-            .xhci
-            .lock()
-            .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))?;
+        let x = lock_xhci(&self.xhci)?;
         let n = x
             .controller
             .port_suspends(port)
