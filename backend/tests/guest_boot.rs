@@ -7,6 +7,11 @@ mod common;
 
 use common::{sideband, text};
 
+/// The ordinary snd-usb-audio path is tested on the kernel variant that fixes its two races
+/// (images/kernel/variants/snd-usb-fixes): on stock, playback now and then swaps two URBs at
+/// stream start and capture now and then reads a chunk before it is written.
+const FIXED_AUDIO: &str = "7.3+snd-usb-fixes";
+
 #[test]
 fn smoke_passes_with_every_offload_module_and_a_clean_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,7 +103,10 @@ fn backend_unplug_and_replug_are_seen_and_the_device_works_again() {
 #[test]
 fn ordinary_playback_reaches_the_headset_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let o = sideband(&["test", "-s", "playback"], dir.path());
+    let o = sideband(
+        &["test", "-s", "playback", "--kernel", FIXED_AUDIO],
+        dir.path(),
+    );
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
     let console = std::fs::read_to_string(dir.path().join("playback.console.log")).unwrap();
@@ -128,7 +136,13 @@ fn ordinary_playback_reaches_the_headset_bit_exact() {
 #[test]
 fn a_recording_that_does_not_match_fails_the_run() {
     assert_fails_with(
-        &["test", "-s", "selftest-counter-mismatch"],
+        &[
+            "test",
+            "-s",
+            "selftest-counter-mismatch",
+            "--kernel",
+            FIXED_AUDIO,
+        ],
         &[
             "backend request `check-counter 48001` failed",
             "counter samples in a row, the guest sent 48001",
@@ -243,8 +257,8 @@ fn dsp_streams_through_the_handed_over_rings_bit_exact() {
 // On the stock kernel this capture fails now and then (about 1 run in 20): snd-usb-audio's
 // retire_capture_urb publishes hwptr_done before it copies the packet, so arecord on the other
 // vCPU can read the chunk before it is written (zeros just after a period boundary). The
-// `capture-copy-first` variant copies first; on it the device's counter must arrive bit-exact
-// every time, which is what this test holds the model to.
+// variant copies first; on it the device's counter must arrive bit-exact every time, which is
+// what this test holds the model to.
 #[test]
 fn ordinary_capture_of_the_counter_source_is_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
@@ -254,7 +268,7 @@ fn ordinary_capture_of_the_counter_source_is_bit_exact() {
             "-s",
             "capture",
             "--kernel",
-            "7.3+capture-copy-first",
+            FIXED_AUDIO,
             "--repeat",
             "3",
         ],
@@ -287,7 +301,7 @@ fn ordinary_playback_and_capture_work_on_uac1_and_implicit_feedback_headsets() {
                 "--headset",
                 headset,
                 "--kernel",
-                "7.3+capture-copy-first",
+                FIXED_AUDIO,
             ],
             dir.path(),
         );
@@ -323,6 +337,8 @@ fn thirty_seconds_of_ordinary_playback_at_plus_100_ppm_have_no_xrun_or_gap() {
             "playback-30s",
             "--headset",
             "headset-uac2:ppm=+100",
+            "--kernel",
+            FIXED_AUDIO,
         ],
         dir.path(),
     );

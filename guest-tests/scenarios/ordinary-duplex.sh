@@ -2,6 +2,7 @@
 # whatever headset profile the run chose (UAC1 full speed, UAC2, UAC2 with implicit feedback):
 # aplay's counter pattern reaches the headset bit for bit, and arecord gets the headset's
 # counter source without a missing or changed sample.
+# known-failure: stock, fixture, kasan: snd-usb-audio's low-latency playback takes a chunk from the ring buffer and submits its URB later with no lock shared by the start, ack and completion paths, so a completion on another CPU can submit a later chunk first (two URBs swapped at stream start); intermittent, about 1 run in 15 beside another guest; never with variant snd-usb-fixes; and the capture race of scenario capture
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
 
