@@ -363,8 +363,6 @@ fn needs_plugin(opts: &RunOptions, scenario: &str) -> bool {
         || std::fs::read_to_string(script).is_ok_and(|s| plugin::scenario_arms_triggers(&s))
 }
 
-/// `at-arm TRIGGER ADDR[-END] [REQUEST...]` from a scenario: a trigger whose address only the
-/// guest knows (a module function, from /proc/kallsyms).
 /// Starts the plugin's socket when the boot loads the plugin; its triggers' actions run as
 /// control requests on `devices`.
 pub fn serve_plugin(
@@ -380,6 +378,8 @@ pub fn serve_plugin(
     }))?))
 }
 
+/// `at-arm TRIGGER ADDR[-END] [REQUEST...]` from a scenario: a trigger whose address only the
+/// guest knows (a module function, from /proc/kallsyms).
 fn arm_at_run_time(fault_at: Option<&RunningPlugin>, rest: &str) -> Result<String> {
     let f = fault_at.context("at-arm needs the TCG plugin, which this boot did not load")?;
     let words: Vec<&str> = rest.split_whitespace().collect();
