@@ -246,14 +246,7 @@ fn plugin_of_another_api_version_is_refused_before_boot() {
 /// The seeds' queued reset inside the DSP's stream-enable: the plugin holds the QMI worker in
 /// usb_offload_get while usbhid's reset runs; the kernel's own trace shows the disconnect began
 /// (from __usb_queue_reset_device) before the enable handler returned, and the DSP recovers.
-//
-// Ignored in CI: it lands the reset inside the enable in about half the runs (4 of 8 measured).
-// While the plugin holds CPU 0, usbhid's 13-104 ms retry timers fire about once a second, and
-// usbhid only queues its reset when an error falls in the half second after its one-second
-// retry window (hid_io_error). A busy loop on CPU 1 did not make it reliable (5 of 7). Run it
-// with `cargo test --release -p sideband --test plugin_boot -- --ignored`.
 #[test]
-#[ignore = "lands the reset inside the enable in about half the runs: usbhid's retry timers fire late while the plugin holds a vCPU"]
 fn queued_reset_lands_inside_the_stream_enable_handler() {
     let dir = tempfile::tempdir().unwrap();
     let o = sideband(&["test", "-s", "at-enable-reset"], dir.path());

@@ -671,6 +671,7 @@ impl PluginPlan {
         Ok(RunningPlugin {
             server,
             qemu_args,
+            kernel_args: PERIODIC_TICK.iter().map(|w| w.to_string()).collect(),
             _dir: dir,
         })
     }
@@ -683,8 +684,17 @@ pub struct RunningPlugin {
     pub server: PluginServer,
     /// `-plugin PATH,socket=...`.
     pub qemu_args: Vec<String>,
+    /// Kernel command-line words a boot with the plugin needs ([`PERIODIC_TICK`]).
+    pub kernel_args: Vec<String>,
     _dir: tempfile::TempDir,
 }
+
+/// A boot with the plugin keeps the periodic tick. With NOHZ idle, an idle CPU leaves its timers
+/// to a busy one (7.x's timer migration hierarchy), and a vCPU the plugin holds looks busy but
+/// expires nothing: the other CPU's timers wait until something else wakes it. Measured with
+/// timer tracepoints in at-enable-reset: usbhid's 16 ms retry timer on the idle CPU 1 fired
+/// 0.86 s late while CPU 0 was held, and usbhid queued no reset in half the runs.
+pub const PERIODIC_TICK: &[&str] = &["nohz=off"];
 
 /// Whether a scenario arms triggers itself (it uses the `at_arm` helper or an `at-arm` request).
 pub fn scenario_arms_triggers(script: &str) -> bool {
