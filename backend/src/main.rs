@@ -412,15 +412,7 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
         sockets: running.sockets.clone(),
         dtb: p.dtb.clone(),
         scenario: None,
-        append: [
-            opts.devices.cmdline(),
-            fault_at
-                .as_ref()
-                .map(|f| f.kernel_args.clone())
-                .unwrap_or_default(),
-            opts.append.clone(),
-        ]
-        .concat(),
+        append: runner::kernel_append(&opts, fault_at.as_ref()),
         ready_timeout: opts.ready_timeout,
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, "boot"),

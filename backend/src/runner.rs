@@ -203,15 +203,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         sockets: running.sockets.clone(),
         dtb: p.dtb.clone(),
         scenario: Some(scenario.to_string()),
-        append: [
-            opts.devices.cmdline(),
-            fault_at
-                .as_ref()
-                .map(|f| f.kernel_args.clone())
-                .unwrap_or_default(),
-            opts.append.clone(),
-        ]
-        .concat(),
+        append: kernel_append(opts, fault_at.as_ref()),
         ready_timeout: opts.ready_timeout,
         run_timeout: opts.run_timeout,
         console_log: session::console_log_path(&opts.out_dir, scenario),
@@ -369,6 +361,17 @@ fn needs_plugin(opts: &RunOptions, scenario: &str) -> bool {
     opts.plugin
         || !opts.fault_at.is_empty()
         || std::fs::read_to_string(script).is_ok_and(|s| plugin::scenario_arms_triggers(&s))
+}
+
+/// The guest's extra kernel command line: the emulated devices' words, the plugin's when it is
+/// loaded, then the user's `--append` words.
+pub fn kernel_append(opts: &RunOptions, plugin: Option<&RunningPlugin>) -> Vec<String> {
+    [
+        opts.devices.cmdline(),
+        plugin.map(|f| f.kernel_args.clone()).unwrap_or_default(),
+        opts.append.clone(),
+    ]
+    .concat()
 }
 
 /// Starts the plugin's socket when the boot loads the plugin; its triggers' actions run as
