@@ -6,6 +6,7 @@
 #![deny(missing_debug_implementations)]
 
 pub mod adsp;
+pub mod mhi;
 pub mod pci;
 pub mod smmu;
 pub mod usb;

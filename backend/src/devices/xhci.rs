@@ -44,7 +44,7 @@ impl XhciFunction {
         let controller = Controller::new(config, Box::new(EventfdSink(msix)))
             .map_err(|e| anyhow::anyhow!("xHCI configuration: {e}"))?;
         Ok(XhciFunction {
-            pci: XhciPciFunction::new(vectors),
+            pci: XhciPciFunction::xhci(vectors),
             controller,
             vectors,
         })
@@ -215,7 +215,7 @@ impl PciModel for XhciFunction {
 
     fn reset(&mut self) {
         self.controller.reset();
-        self.pci = XhciPciFunction::new(self.vectors);
+        self.pci = XhciPciFunction::xhci(self.vectors);
     }
 }
 

@@ -57,9 +57,9 @@ pub fn classify_bar0(offset: u64) -> Bar0Target {
     }
 }
 
-/// The xHCI's PCI function: configuration space and MSI-X state.
+/// A PCI function with one 64-bit memory BAR 0 and MSI-X: configuration space and MSI-X state.
 #[derive(Clone, Debug)]
-pub struct XhciPciFunction {
+pub struct PciFunction {
     /// Configuration space.
     pub config: ConfigSpace,
     /// MSI-X table and PBA.
@@ -67,32 +67,47 @@ pub struct XhciPciFunction {
     msix_cap: usize,
 }
 
-impl XhciPciFunction {
-    /// A function with `vectors` MSI-X vectors (one per interrupter, at most 128).
-    pub fn new(vectors: u16) -> Self {
+/// The xHCI's PCI function.
+pub type XhciPciFunction = PciFunction;
+
+impl PciFunction {
+    /// A function named `ids` with a BAR 0 of `bar0_size` bytes and `vectors` MSI-X vectors (at
+    /// most 128) whose table and PBA sit in BAR 0 at `table` and `pba`.
+    pub fn new(ids: Ids, bar0_size: u64, vectors: u16, table: u32, pba: u32) -> Self {
         let vectors = vectors.clamp(1, 128);
-        let mut config = ConfigSpace::new(Ids {
-            vendor: XHCI_VENDOR_ID,
-            device: XHCI_DEVICE_ID,
-            class: XHCI_CLASS,
-            revision: 1,
-            subsystem_vendor: XHCI_VENDOR_ID,
-            subsystem: 0x1100,
-        });
-        // Both cannot fail on a fresh header: BAR 0 is free and 64 KiB is a power of two;
+        let mut config = ConfigSpace::new(ids);
+        // Both cannot fail on a fresh header: BAR 0 is free and callers pass a power of two;
         // the capability area is empty.
-        let _ = config.add_bar64(0, BAR0_SIZE);
-        config.set_read_only(SBRN_OFFSET, &[0x30, 0x20]);
-        config.set_writable(FLADJ_OFFSET, 0x3f);
-        let (body, writable) =
-            msix::capability(vectors, 0, MSIX_TABLE_OFFSET as u32, MSIX_PBA_OFFSET as u32);
+        let _ = config.add_bar64(0, bar0_size);
+        let (body, writable) = msix::capability(vectors, 0, table, pba);
         config.next_capability_at(0x70);
         let msix_cap = config.add_capability(&body, &writable).unwrap_or(0x70);
-        XhciPciFunction {
+        PciFunction {
             config,
             msix: MsixTable::new(vectors),
             msix_cap,
         }
+    }
+
+    /// The xHCI: `vectors` MSI-X vectors, one per interrupter.
+    pub fn xhci(vectors: u16) -> Self {
+        let mut f = Self::new(
+            Ids {
+                vendor: XHCI_VENDOR_ID,
+                device: XHCI_DEVICE_ID,
+                class: XHCI_CLASS,
+                revision: 1,
+                subsystem_vendor: XHCI_VENDOR_ID,
+                subsystem: 0x1100,
+            },
+            BAR0_SIZE,
+            vectors,
+            MSIX_TABLE_OFFSET as u32,
+            MSIX_PBA_OFFSET as u32,
+        );
+        f.config.set_read_only(SBRN_OFFSET, &[0x30, 0x20]);
+        f.config.set_writable(FLADJ_OFFSET, 0x3f);
+        f
     }
 
     /// Reads configuration space.
@@ -126,7 +141,7 @@ mod tests {
 
     #[test]
     fn xhci_function_layout() {
-        let mut f = XhciPciFunction::new(16);
+        let mut f = PciFunction::xhci(16);
         assert_eq!(f.config_read(0, 4), 0x000d_1b36);
         assert_eq!(f.config_read(0x08, 4) >> 8, 0x0c0330);
         assert_eq!(f.config_read(config::offset::CAP_PTR, 1), 0x70);
