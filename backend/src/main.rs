@@ -139,6 +139,11 @@ struct Common {
     /// Boot without the emulated devices (the offload drivers load with no hardware behind them).
     #[arg(long)]
     bare: bool,
+    /// The ADSP's QRTR link: `serial` (a virtio-serial port and the guest's relay to qrtr-tun) or
+    /// `mhi` (an emulated MHI PCI function and the guest's qrtr-mhi; it works across suspend).
+    /// A scenario header `# adsp-link: mhi` picks MHI for that scenario.
+    #[arg(long, value_name = "serial|mhi", default_value = "serial", value_parser = ["serial", "mhi"])]
+    adsp_link: String,
     /// The headset: a named profile (headset-uac2, headset-uac1, uac2-implicit) or a description
     /// such as `uac2:rates=48000,96000:bits=16,24:ch=2:ppm=+100`.
     #[arg(long, default_value = devices::DEFAULT_HEADSET)]
@@ -186,7 +191,10 @@ impl Common {
             devices: if self.bare {
                 DeviceSet::default()
             } else {
-                DeviceSet::all()
+                DeviceSet {
+                    adsp_mhi: self.adsp_link == "mhi",
+                    ..DeviceSet::all()
+                }
             },
             headset: self.headset.clone(),
             pcap: self.pcap.as_ref().map(|p| runner::Capture {

@@ -172,6 +172,12 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         .pop()
         .context("scenario vanished")?;
     let expected = header.expectation(opts.kernel.variant()).cloned();
+    let mut devices = opts.devices;
+    devices.adsp_mhi |= header.adsp_mhi;
+    let opts = &RunOptions {
+        devices,
+        ..opts.clone()
+    };
     // Triggers are resolved and the plugin checked before anything starts.
     let plan = if needs_plugin(opts, scenario) {
         Some(PluginPlan::prepare(

@@ -8,6 +8,10 @@
 //!   fails the run, because then the harness lost what it was meant to catch.
 //!
 //! KERNELS is a comma-separated list of kernel variants (`stock` for none, `fixture`, `kasan`).
+//!
+//! `# adsp-link: mhi` boots the scenario with the ADSP's QRTR link on the emulated MHI function
+//! (the guest's qrtr-mhi) instead of the virtio-serial relay: for scenarios that need the DSP to
+//! answer while the guest's user processes are frozen (system suspend).
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +37,8 @@ pub struct Scenario {
     pub purpose: String,
     /// (variant, expectation) pairs, in file order.
     expectations: Vec<(String, Expectation)>,
+    /// `# adsp-link: mhi`: the ADSP's link goes over MHI.
+    pub adsp_mhi: bool,
 }
 
 impl Scenario {
@@ -51,6 +57,9 @@ impl Scenario {
                     .unwrap_or(body)
                     .trim()
                     .to_string();
+            }
+            if body.strip_prefix("adsp-link:").map(str::trim) == Some("mhi") {
+                s.adsp_mhi = true;
             }
             for (key, strict) in [("known-failure:", false), ("expect-failure:", true)] {
                 let Some(rest) = body.strip_prefix(key) else {

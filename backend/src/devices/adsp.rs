@@ -10,6 +10,7 @@ use sideband_device::adsp::uaudio::{errno_name, AudioFormat, Direction, Malforme
 use sideband_device::adsp::{AdspLink, Event, State, StreamParams, StreamResources};
 use sideband_device::smmu::SmmuTable;
 
+use crate::transport::mhi_link::MhiLink;
 use crate::transport::qrtr_link::{PacketHandler, QrtrLink};
 
 /// How long a request to the guest's UAUDIO service may take (the guest's own waits are 10 s).
@@ -279,11 +280,41 @@ impl PacketHandler for AdspHandler {
     }
 }
 
+/// How the DSP's QRTR packets reach the guest.
+#[derive(Debug)]
+enum Link {
+    /// A virtio-serial port and the guest's relay to `/dev/qrtr-tun`.
+    Serial(QrtrLink),
+    /// An emulated MHI PCI function and the guest's `qrtr-mhi`.
+    Mhi(MhiLink),
+}
+
+impl Link {
+    fn send(&self, packet: &[u8]) -> std::io::Result<()> {
+        match self {
+            Link::Serial(l) => l.send(packet),
+            Link::Mhi(l) => l.send(packet),
+        }
+    }
+
+    fn hang_up(&self) -> Result<()> {
+        match self {
+            Link::Serial(l) => {
+                l.hang_up();
+                Ok(())
+            }
+            Link::Mhi(_) => bail!(
+                "a DSP crash that drops the link is modelled on the virtio-serial link only (this boot uses MHI); use dsp-bye"
+            ),
+        }
+    }
+}
+
 /// The DSP with its link; requests come from guest scenarios.
 #[derive(Debug)]
 pub struct RunningAdsp {
     state: Arc<(Mutex<Adsp>, Condvar)>,
-    link: QrtrLink,
+    link: Link,
 }
 
 fn parse_params(words: &[&str]) -> Result<StreamParams> {
@@ -377,11 +408,16 @@ fn check_mappings(r: &StreamResources, smmu: &mut SmmuTable, endpoint: u32) -> R
 }
 
 impl RunningAdsp {
-    /// Serves the link on `socket`.
-    pub fn start(socket: &std::path::Path) -> Result<Self> {
+    /// Serves the link on `socket`: a virtio-serial stream, or with `mhi` a vfio-user MHI
+    /// function.
+    pub fn start(socket: &std::path::Path, mhi: bool) -> Result<Self> {
         let state = Arc::new((Mutex::new(Adsp::new()), Condvar::new()));
-        let link = QrtrLink::serve(socket, Arc::new(Mutex::new(AdspHandler(state.clone()))))
-            .context("cannot start the ADSP's QRTR link")?;
+        let handler = Arc::new(Mutex::new(AdspHandler(state.clone())));
+        let link = if mhi {
+            Link::Mhi(MhiLink::serve(socket, handler).context("cannot start the ADSP's MHI function")?)
+        } else {
+            Link::Serial(QrtrLink::serve(socket, handler).context("cannot start the ADSP's QRTR link")?)
+        };
         Ok(RunningAdsp { state, link })
     }
 
@@ -501,7 +537,7 @@ impl RunningAdsp {
     pub fn crash(&self) -> Result<String> {
         let before = self.state.0.lock().map(|a| a.service_ups).unwrap_or(0);
         let t0 = Instant::now();
-        self.link.hang_up();
+        self.link.hang_up()?;
         self.wait(
             "waiting for the guest to announce UAUDIO to the restarted DSP",
             |a| (a.service_ups > before).then_some(()),
@@ -626,8 +662,12 @@ impl RunningAdsp {
     }
 
     /// One line for the summary.
-    pub fn summary(&self) -> String {
-        match self.state.0.lock() {
+    pub fn summary(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Link::Mhi(m) = &self.link {
+            lines.push(m.summary());
+        }
+        lines.push(match self.state.0.lock() {
             Ok(a) => format!(
                 "adsp: {} QRTR packet(s) in, {} out, UAUDIO service {}, client {:?}; last: {}",
                 a.packets_in,
@@ -639,7 +679,8 @@ impl RunningAdsp {
                 a.log.last().map(String::as_str).unwrap_or("nothing")
             ),
             Err(_) => "adsp: state lock poisoned".into(),
-        }
+        });
+        lines
     }
 }
 

@@ -60,9 +60,13 @@ impl RunningDevices {
             None
         };
         let adsp = if set.adsp_link {
-            let path = dir.path().join("qrtr.sock");
-            let adsp = RunningAdsp::start(&path)?;
-            sockets.qrtr = Some(path);
+            let path = dir.path().join(if set.adsp_mhi { "mhi.sock" } else { "qrtr.sock" });
+            let adsp = RunningAdsp::start(&path, set.adsp_mhi)?;
+            if set.adsp_mhi {
+                sockets.mhi = Some(path);
+            } else {
+                sockets.qrtr = Some(path);
+            }
             Some(adsp)
         } else {
             None
@@ -322,7 +326,7 @@ impl RunningDevices {
             lines.extend(usb.summary());
         }
         if let Some(a) = &self.adsp {
-            lines.push(a.summary());
+            lines.extend(a.summary());
         }
         lines
     }

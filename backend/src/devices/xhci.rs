@@ -15,7 +15,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
-use crate::transport::vfio_user::{BusContext, PciModel};
+use crate::transport::vfio_user::{config_read, config_write, le, BusContext, PciModel};
 
 /// Interrupter N raises MSI-X vector N through the eventfd QEMU gave for it. Masking is QEMU's:
 /// its vfio-pci layer emulates the MSI-X table and never forwards table writes to us.
@@ -121,31 +121,6 @@ impl XhciFunction {
     }
 }
 
-/// Splits an access into naturally aligned pieces of at most 4 bytes.
-fn pieces(offset: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
-    let mut at = 0usize;
-    std::iter::from_fn(move || {
-        if at >= len {
-            return None;
-        }
-        let o = offset + at as u64;
-        let room = 4 - (o % 4) as usize;
-        let n = [4, 2, 1]
-            .into_iter()
-            .find(|&n| n <= room && n <= len - at && o % n as u64 == 0)
-            .unwrap_or(1);
-        let piece = (o, at, n);
-        at += n;
-        Some(piece)
-    })
-}
-
-fn le(data: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b[..data.len().min(8)].copy_from_slice(&data[..data.len().min(8)]);
-    u64::from_le_bytes(b)
-}
-
 impl PciModel for XhciFunction {
     fn bar_size(&self, index: u32) -> u64 {
         if index == 0 {
@@ -160,27 +135,11 @@ impl PciModel for XhciFunction {
     }
 
     fn config_read(&mut self, offset: u64, data: &mut [u8]) {
-        for (o, at, n) in pieces(offset, data.len()) {
-            // A conventional function has no extended capabilities: that area reads as zeros
-            // (all-ones would be a header whose next pointer loops, and QEMU would spin on it).
-            let v = match o {
-                0..256 => self.pci.config_read(o as usize, n),
-                256..4096 => 0,
-                _ => u32::MAX,
-            };
-            data[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
-        }
+        config_read(&self.pci, offset, data);
     }
 
     fn config_write(&mut self, offset: u64, data: &[u8]) {
-        for (o, at, n) in pieces(offset, data.len()) {
-            if o < 256 {
-                // Vectors released by unmasking are QEMU's to deliver (it owns the table).
-                let _ = self
-                    .pci
-                    .config_write(o as usize, n, le(&data[at..at + n]) as u32);
-            }
-        }
+        config_write(&mut self.pci, offset, data);
     }
 
     fn bar_read(&mut self, index: u32, offset: u64, data: &mut [u8], _ctx: &BusContext<'_>) {
@@ -279,15 +238,6 @@ impl Drop for XhciClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accesses_split_into_aligned_pieces() {
-        let p: Vec<_> = pieces(0, 8).collect();
-        assert_eq!(p, vec![(0, 0, 4), (4, 4, 4)]);
-        let p: Vec<_> = pieces(2, 3).collect();
-        assert_eq!(p, vec![(2, 0, 2), (4, 2, 1)]);
-        assert_eq!(pieces(0, 4096).count(), 1024);
-    }
 
     #[test]
     fn config_space_reads_as_an_xhci_and_bar0_as_its_registers() {

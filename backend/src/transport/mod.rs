@@ -7,6 +7,7 @@
 pub mod dma;
 #[allow(dead_code)]
 pub mod msix;
+pub mod mhi_link;
 pub mod qrtr_link;
 #[allow(dead_code)]
 pub mod vfio_user;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use vfio_user::{DmaMapFlags, DmaUnmapFlags, IrqInfo, Server, ServerBackend, ServerRegion};
+use sideband_device::pci::PciFunction;
 use vm_memory::GuestMemoryMmap;
 
 use super::dma::DmaMemory;
@@ -55,6 +56,56 @@ pub trait PciModel: Send {
     fn bar_write(&mut self, index: u32, offset: u64, data: &[u8], ctx: &BusContext<'_>);
     /// Function-level reset.
     fn reset(&mut self);
+}
+
+/// Splits an access into naturally aligned pieces of at most 4 bytes.
+pub fn pieces(offset: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        if at >= len {
+            return None;
+        }
+        let o = offset + at as u64;
+        let room = 4 - (o % 4) as usize;
+        let n = [4, 2, 1]
+            .into_iter()
+            .find(|&n| n <= room && n <= len - at && o % n as u64 == 0)
+            .unwrap_or(1);
+        let piece = (o, at, n);
+        at += n;
+        Some(piece)
+    })
+}
+
+/// Little-endian value of up to 8 bytes.
+pub fn le(data: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..data.len().min(8)].copy_from_slice(&data[..data.len().min(8)]);
+    u64::from_le_bytes(b)
+}
+
+/// Config space of `pci` as QEMU reads it: the 256-byte header and capabilities, then an empty
+/// extended area (all-ones there would be a header whose next pointer loops, and QEMU would spin
+/// on it).
+pub fn config_read(pci: &PciFunction, offset: u64, data: &mut [u8]) {
+    for (o, at, n) in pieces(offset, data.len()) {
+        let v = match o {
+            0..256 => pci.config_read(o as usize, n),
+            256..4096 => 0,
+            _ => u32::MAX,
+        };
+        data[at..at + n].copy_from_slice(&v.to_le_bytes()[..n]);
+    }
+}
+
+/// Writes `pci`'s config space. Vectors released by unmasking are QEMU's to deliver (it owns the
+/// MSI-X table).
+pub fn config_write(pci: &mut PciFunction, offset: u64, data: &[u8]) {
+    for (o, at, n) in pieces(offset, data.len()) {
+        if o < 256 {
+            let _ = pci.config_write(o as usize, n, le(&data[at..at + n]) as u32);
+        }
+    }
 }
 
 /// The `ServerBackend` half: routes protocol messages to the model.
@@ -264,6 +315,16 @@ impl VfioUserFunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accesses_split_into_aligned_pieces() {
+        let p: Vec<_> = pieces(0, 8).collect();
+        assert_eq!(p, vec![(0, 0, 4), (4, 4, 4)]);
+        let p: Vec<_> = pieces(2, 3).collect();
+        assert_eq!(p, vec![(2, 0, 2), (4, 2, 1)]);
+        assert_eq!(pieces(0, 4096).count(), 1024);
+    }
+
     use std::os::fd::AsRawFd;
     use vm_memory::{Bytes, GuestAddress};
     use vmm_sys_util::eventfd::EventFd;

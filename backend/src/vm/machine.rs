@@ -59,6 +59,8 @@ pub const VIOMMU_SLOT: u8 = 2;
 pub const XHCI_SLOT: u8 = 3;
 /// PCI slot of the virtio-serial controller that carries the ADSP's QRTR link.
 pub const SERIAL_SLOT: u8 = 4;
+/// PCI slot of the MHI function that carries the ADSP's QRTR link when the boot asks for it.
+pub const MHI_SLOT: u8 = 5;
 /// virtio-iommu endpoint id of the q6usb node; its low 4 bits are the SID the driver reports.
 pub const Q6USB_ENDPOINT: u32 = 0x2000f;
 
@@ -71,6 +73,9 @@ pub struct DeviceSet {
     pub viommu: bool,
     /// The ADSP's QRTR link (virtio-serial port to the guest's qrtr-tun relay).
     pub adsp_link: bool,
+    /// The link goes over an emulated MHI PCI function (the guest's qrtr-mhi) instead: no user
+    /// process on the path, so it works while the guest suspends.
+    pub adsp_mhi: bool,
     /// The xHCI controller (vfio-user) with the headset and the loopback device on its ports.
     pub xhci: bool,
 }
@@ -81,6 +86,7 @@ impl DeviceSet {
         DeviceSet {
             viommu: true,
             adsp_link: true,
+            adsp_mhi: false,
             xhci: true,
         }
     }
@@ -101,7 +107,10 @@ impl DeviceSet {
     pub fn cmdline(&self) -> Vec<String> {
         vec![
             format!("sideband.adsp_smmu={}", u8::from(self.viommu)),
-            format!("sideband.adsp_link={}", u8::from(self.adsp_link)),
+            match (self.adsp_link, self.adsp_mhi) {
+                (true, true) => "sideband.adsp_link=mhi".to_string(),
+                (link, _) => format!("sideband.adsp_link={}", u8::from(link)),
+            },
             format!("sideband.xhci={}", u8::from(self.xhci)),
         ]
     }
@@ -116,6 +125,8 @@ pub struct Sockets {
     pub xhci: Option<PathBuf>,
     /// Stream socket of the ADSP's QRTR link (virtio-serial port `sideband.qrtr`).
     pub qrtr: Option<PathBuf>,
+    /// vfio-user socket of the MHI function that carries the ADSP's QRTR link instead.
+    pub mhi: Option<PathBuf>,
 }
 
 impl Sockets {
@@ -143,6 +154,13 @@ impl Sockets {
             ));
             args.push("-device".into());
             args.push("virtserialport,bus=vser0.0,chardev=qrtr0,name=sideband.qrtr".into());
+        }
+        if let Some(sock) = &self.mhi {
+            args.push("-device".into());
+            args.push(format!(
+                r#"{{"driver":"vfio-user-pci","socket":{{"type":"unix","path":"{}"}},"addr":"{MHI_SLOT:02x}.0","rombar":0}}"#,
+                sock.display()
+            ));
         }
         if let Some(sock) = &self.xhci {
             args.push("-device".into());
@@ -175,6 +193,7 @@ mod tests {
             viommu: Some("/r/viommu.sock".into()),
             xhci: Some("/r/xhci.sock".into()),
             qrtr: Some("/r/qrtr.sock".into()),
+            mhi: Some("/r/mhi.sock".into()),
         };
         let args = all.qemu_args().join(" ");
         assert!(args.contains("socket,id=viommu0,path=/r/viommu.sock"));
@@ -182,6 +201,7 @@ mod tests {
         assert!(args.contains(r#""path":"/r/xhci.sock"},"addr":"03.0""#));
         assert!(args.contains("virtio-serial-pci,id=vser0,addr=04.0"));
         assert!(args.contains("virtserialport,bus=vser0.0,chardev=qrtr0,name=sideband.qrtr"));
+        assert!(args.contains(r#""path":"/r/mhi.sock"},"addr":"05.0""#));
     }
 
     #[test]
@@ -208,5 +228,10 @@ mod tests {
             ]
         );
         assert_eq!(all.dt_spec().xhci_pci_slot, Some(XHCI_SLOT));
+        let mhi = DeviceSet {
+            adsp_mhi: true,
+            ..all
+        };
+        assert!(mhi.cmdline().contains(&"sideband.adsp_link=mhi".to_string()));
     }
 }
