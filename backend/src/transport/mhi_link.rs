@@ -213,6 +213,7 @@ impl PciModel for MhiFunction {
 pub struct MhiLink {
     function: Arc<Mutex<MhiFunction>>,
     dma: DmaMemory,
+    msix: MsixFds,
     _server: VfioUserFunction,
 }
 
@@ -225,11 +226,12 @@ impl MhiLink {
             Box::new(SharedHandler(handler)),
             msix.clone(),
         )));
-        let server = VfioUserFunction::serve(socket, function.clone(), dma.clone(), msix)
+        let server = VfioUserFunction::serve(socket, function.clone(), dma.clone(), msix.clone())
             .map_err(|e| io::Error::other(format!("MHI function: {e}")))?;
         Ok(MhiLink {
             function,
             dma,
+            msix,
             _server: server,
         })
     }
@@ -249,8 +251,9 @@ impl MhiLink {
         match self.function.lock() {
             Ok(f) => {
                 let c = f.mhi.counters;
+                let (raised, lost) = self.msix.counts();
                 format!(
-                    "mhi: state {:#x}, IPCR {}, {} command(s), {} event(s), {} packet(s) up, {} down, {} M3 entr(ies), {} refused",
+                    "mhi: state {:#x}, IPCR {}, {} command(s), {} event(s), {} packet(s) up, {} down, {} M3 entr(ies), {} refused, msi-x {raised} delivered, {lost} without an eventfd",
                     f.mhi.state(),
                     if f.link_up() { "up" } else { "down" },
                     c.commands,

@@ -16,7 +16,7 @@ use super::machine::Machine;
 /// The virtio-iommu as a PCI function that the q6usb node points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ViommuNode {
-    /// Its slot on the root bus (function 0).
+    /// Slot of its PCIe root port on the root bus; the device is 0,0 behind the port.
     pub pci_slot: u8,
     /// The endpoint id q6usb uses (`iommus = <&viommu ID>`).
     pub endpoint: u32,
@@ -42,9 +42,11 @@ fn pci_reg(slot: u8) -> u32 {
 pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
     let mut s = String::from("\n/* sideband additions */\n");
     if let Some(v) = spec.viommu {
+        // The virtio-iommu sits behind its own PCIe root port (see `machine::VIOMMU_PORT`): the
+        // bridge node at the port's slot, the device at 0,0 on the bus behind it.
         let _ = write!(
             s,
-            "&{{{pcie}}} {{\n    viommu: virtio_iommu@{slot:x},0 {{\n        compatible = \"virtio,pci-iommu\", \"pci1af4,1057\";\n        reg = <0x{reg:x} 0 0 0 0>;\n        #iommu-cells = <1>;\n    }};\n}};\n",
+            "&{{{pcie}}} {{\n    pcie@{slot:x},0 {{\n        device_type = \"pci\";\n        reg = <0x{reg:x} 0 0 0 0>;\n        bus-range = <1 1>;\n        #address-cells = <3>;\n        #size-cells = <2>;\n        ranges;\n        viommu: virtio_iommu@0,0 {{\n            compatible = \"virtio,pci-iommu\", \"pci1af4,1057\";\n            reg = <0x10000 0 0 0 0>;\n            #iommu-cells = <1>;\n        }};\n    }};\n}};\n",
             slot = v.pci_slot,
             reg = pci_reg(v.pci_slot)
         );
@@ -195,8 +197,10 @@ mod tests {
             xhci_pci_slot: Some(3),
         };
         let dts = overlay(&spec, "/pcie@10000000");
-        assert!(dts.contains("&{/pcie@10000000} {\n    viommu: virtio_iommu@2,0 {"));
+        assert!(dts.contains("&{/pcie@10000000} {\n    pcie@2,0 {"));
         assert!(dts.contains("reg = <0x1000 0 0 0 0>;"));
+        assert!(dts.contains("viommu: virtio_iommu@0,0 {"));
+        assert!(dts.contains("reg = <0x10000 0 0 0 0>;"));
         assert!(dts.contains("iommus = <&viommu 0x2000f>;"));
         assert!(dts.contains("xhci: usb@3,0 {\n        reg = <0x1800 0 0 0 0>;"));
         assert!(dts.contains("usb0 = &xhci;"));

@@ -136,10 +136,18 @@ impl Sockets {
         if let Some(sock) = &self.viommu {
             args.push("-chardev".into());
             args.push(format!("socket,id=viommu0,path={}", sock.display()));
+            // Behind a root port the device is PCI Express, so it can say No_Soft_Reset in its
+            // power-management capability: virtio-pci then keeps it alive across system suspend.
+            // Without that the guest resets it at suspend and, as virtio-iommu has no restore
+            // callback, spins forever on its next request after resume.
             args.push("-device".into());
             args.push(format!(
-                "vhost-user-test-device-pci,chardev=viommu0,virtio-id=23,num_vqs=2,config_size=40,addr={VIOMMU_SLOT:02x}.0"
+                "pcie-root-port,id=sbrp0,bus=pcie.0,addr={VIOMMU_SLOT:02x}.0,chassis=2"
             ));
+            args.push("-device".into());
+            args.push(
+                "vhost-user-test-device-pci,chardev=viommu0,virtio-id=23,num_vqs=2,config_size=40,bus=sbrp0,addr=00.0,x-pcie-pm-no-soft-reset=on".into()
+            );
         }
         if let Some(sock) = &self.qrtr {
             args.push("-chardev".into());
@@ -197,7 +205,8 @@ mod tests {
         };
         let args = all.qemu_args().join(" ");
         assert!(args.contains("socket,id=viommu0,path=/r/viommu.sock"));
-        assert!(args.contains("virtio-id=23,num_vqs=2,config_size=40,addr=02.0"));
+        assert!(args.contains("pcie-root-port,id=sbrp0,bus=pcie.0,addr=02.0"));
+        assert!(args.contains("virtio-id=23,num_vqs=2,config_size=40,bus=sbrp0,addr=00.0,x-pcie-pm-no-soft-reset=on"));
         assert!(args.contains(r#""path":"/r/xhci.sock"},"addr":"03.0""#));
         assert!(args.contains("virtio-serial-pci,id=vser0,addr=04.0"));
         assert!(args.contains("virtserialport,bus=vser0.0,chardev=qrtr0,name=sideband.qrtr"));
