@@ -414,9 +414,13 @@ impl RunningAdsp {
         let state = Arc::new((Mutex::new(Adsp::new()), Condvar::new()));
         let handler = Arc::new(Mutex::new(AdspHandler(state.clone())));
         let link = if mhi {
-            Link::Mhi(MhiLink::serve(socket, handler).context("cannot start the ADSP's MHI function")?)
+            Link::Mhi(
+                MhiLink::serve(socket, handler).context("cannot start the ADSP's MHI function")?,
+            )
         } else {
-            Link::Serial(QrtrLink::serve(socket, handler).context("cannot start the ADSP's QRTR link")?)
+            Link::Serial(
+                QrtrLink::serve(socket, handler).context("cannot start the ADSP's QRTR link")?,
+            )
         };
         Ok(RunningAdsp { state, link })
     }

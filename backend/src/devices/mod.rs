@@ -60,7 +60,11 @@ impl RunningDevices {
             None
         };
         let adsp = if set.adsp_link {
-            let path = dir.path().join(if set.adsp_mhi { "mhi.sock" } else { "qrtr.sock" });
+            let path = dir.path().join(if set.adsp_mhi {
+                "mhi.sock"
+            } else {
+                "qrtr.sock"
+            });
             let adsp = RunningAdsp::start(&path, set.adsp_mhi)?;
             if set.adsp_mhi {
                 sockets.mhi = Some(path);

@@ -123,7 +123,10 @@ impl MhiFunction {
                     }
                     Notice::Received(IPCR_UL, packet) => self.handler.on_packet(&packet),
                     Notice::Received(ch, p) => {
-                        log::warn!("MHI: {} bytes on channel {ch}, which nothing serves", p.len());
+                        log::warn!(
+                            "MHI: {} bytes on channel {ch}, which nothing serves",
+                            p.len()
+                        );
                         Vec::new()
                     }
                     _ => Vec::new(),
@@ -204,7 +207,13 @@ impl PciModel for MhiFunction {
         self.pci = sdx35();
         let mem = GuestMemoryMmap::new();
         // A reset stops the link; nothing is delivered into memory here.
-        self.act(&mem, Outcome { msi: Vec::new(), notices: out.notices });
+        self.act(
+            &mem,
+            Outcome {
+                msi: Vec::new(),
+                notices: out.notices,
+            },
+        );
     }
 }
 
@@ -274,14 +283,71 @@ struct SharedHandler<H>(Arc<Mutex<H>>);
 
 impl<H: PacketHandler> PacketHandler for SharedHandler<H> {
     fn on_packet(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
-        self.0.lock().map(|mut h| h.on_packet(packet)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut h| h.on_packet(packet))
+            .unwrap_or_default()
     }
     fn on_connect(&mut self) -> Vec<Vec<u8>> {
-        self.0.lock().map(|mut h| h.on_connect()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut h| h.on_connect())
+            .unwrap_or_default()
     }
     fn on_disconnect(&mut self) {
         if let Ok(mut h) = self.0.lock() {
             h.on_disconnect();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Silent;
+    impl PacketHandler for Silent {
+        fn on_packet(&mut self, _: &[u8]) -> Vec<Vec<u8>> {
+            Vec::new()
+        }
+        fn on_connect(&mut self) -> Vec<Vec<u8>> {
+            Vec::new()
+        }
+        fn on_disconnect(&mut self) {}
+    }
+
+    #[test]
+    fn config_space_names_an_sdx35_and_bar0_holds_the_mhi_registers() {
+        let mut f = MhiFunction::new(Box::new(Silent), MsixFds::default());
+        let mut cfg = vec![0u8; 4096];
+        f.config_read(0, &mut cfg);
+        assert_eq!(&cfg[0..4], &[0xcb, 0x17, 0x1a, 0x01], "17cb:011a");
+        assert_eq!(&cfg[9..12], &[0x00, 0x00, 0xff]);
+        // No power-management capability: mhi_pci_generic then never runtime-suspends it.
+        let mut at = cfg[0x34] as usize;
+        let mut caps = Vec::new();
+        while at != 0 && caps.len() < 48 {
+            caps.push(cfg[at]);
+            at = cfg[at + 1] as usize;
+        }
+        assert_eq!(caps, vec![0x11], "MSI-X only");
+        let mem = GuestMemoryMmap::new();
+        let msix = MsixFds::default();
+        let ctx = BusContext {
+            mem: &mem,
+            msix: &msix,
+        };
+        let mut v = [0u8; 4];
+        f.bar_read(0, regs::BHI_BASE + regs::BHI_EXECENV, &mut v, &ctx);
+        assert_eq!(u32::from_le_bytes(v), u32::from(regs::ee::AMSS));
+        f.bar_read(0, regs::MHISTATUS, &mut v, &ctx);
+        assert_eq!(u32::from_le_bytes(v) & regs::STATUS_READY, 1);
+        assert_eq!(f.msix_vectors(), 8);
+        assert!(!f.link_up());
+        let e = f.send(&mem, vec![1, 2, 3]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotConnected);
+        // A write the model cannot place is ignored, not a panic.
+        f.bar_write(0, BAR0_SIZE + 8, &[1, 2, 3, 4], &ctx);
+        f.bar_write(3, 0, &[1, 2, 3, 4], &ctx);
     }
 }

@@ -5,9 +5,9 @@
 // own tests (against the vfio_user crate's client) exercise them.
 #[allow(dead_code)]
 pub mod dma;
+pub mod mhi_link;
 #[allow(dead_code)]
 pub mod msix;
-pub mod mhi_link;
 pub mod qrtr_link;
 #[allow(dead_code)]
 pub mod vfio_user;

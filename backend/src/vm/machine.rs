@@ -206,7 +206,9 @@ mod tests {
         let args = all.qemu_args().join(" ");
         assert!(args.contains("socket,id=viommu0,path=/r/viommu.sock"));
         assert!(args.contains("pcie-root-port,id=sbrp0,bus=pcie.0,addr=02.0"));
-        assert!(args.contains("virtio-id=23,num_vqs=2,config_size=40,bus=sbrp0,addr=00.0,x-pcie-pm-no-soft-reset=on"));
+        assert!(args.contains(
+            "virtio-id=23,num_vqs=2,config_size=40,bus=sbrp0,addr=00.0,x-pcie-pm-no-soft-reset=on"
+        ));
         assert!(args.contains(r#""path":"/r/xhci.sock"},"addr":"03.0""#));
         assert!(args.contains("virtio-serial-pci,id=vser0,addr=04.0"));
         assert!(args.contains("virtserialport,bus=vser0.0,chardev=qrtr0,name=sideband.qrtr"));
@@ -241,6 +243,8 @@ mod tests {
             adsp_mhi: true,
             ..all
         };
-        assert!(mhi.cmdline().contains(&"sideband.adsp_link=mhi".to_string()));
+        assert!(mhi
+            .cmdline()
+            .contains(&"sideband.adsp_link=mhi".to_string()));
     }
 }

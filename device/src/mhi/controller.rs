@@ -128,7 +128,11 @@ impl Mhi {
             regs::BHIOFF => regs::BHI_BASE as u32,
             regs::BHIEOFF => regs::BHIE_BASE as u32,
             regs::MHISTATUS => {
-                let ready = if self.state == state::RESET { 0 } else { regs::STATUS_READY };
+                let ready = if self.state == state::RESET {
+                    0
+                } else {
+                    regs::STATUS_READY
+                };
                 u32::from(self.state) << 8 | ready
             }
             o if o == regs::BHI_BASE + regs::BHI_EXECENV => u32::from(regs::ee::AMSS),
@@ -196,7 +200,10 @@ impl Mhi {
     pub fn send<M: GuestMemory>(&mut self, mem: &M, ch: u8, packet: Vec<u8>) -> Outcome {
         let mut out = Outcome::default();
         if !self.is_running(ch) {
-            log::warn!("MHI: dropped a {}-byte packet for channel {ch}, which the host has not started", packet.len());
+            log::warn!(
+                "MHI: dropped a {}-byte packet for channel {ch}, which the host has not started",
+                packet.len()
+            );
             return out;
         }
         let q = self.queued.entry(ch).or_default();
@@ -233,17 +240,29 @@ impl Mhi {
             (s, w) if s == w => {}
             (state::READY | state::M3, state::M0) => {
                 self.state = state::M0;
-                self.announce(mem, Element::event(0, state::M0, 0, 0, element::STATE_CHANGE_EVENT), out);
+                self.announce(
+                    mem,
+                    Element::event(0, state::M0, 0, 0, element::STATE_CHANGE_EVENT),
+                    out,
+                );
                 if !self.ee_announced {
                     self.ee_announced = true;
-                    self.announce(mem, Element::event(0, regs::ee::AMSS, 0, 0, element::EE_EVENT), out);
+                    self.announce(
+                        mem,
+                        Element::event(0, regs::ee::AMSS, 0, 0, element::EE_EVENT),
+                        out,
+                    );
                 }
                 self.pump_all(mem, out);
             }
             (state::M0, state::M3) => {
                 self.state = state::M3;
                 self.counters.m3_entries += 1;
-                self.announce(mem, Element::event(0, state::M3, 0, 0, element::STATE_CHANGE_EVENT), out);
+                self.announce(
+                    mem,
+                    Element::event(0, state::M3, 0, 0, element::STATE_CHANGE_EVENT),
+                    out,
+                );
             }
             (s, w) => log::warn!("MHI: the host asked for state {w:#x} in state {s:#x}; ignored"),
         }
@@ -282,7 +301,13 @@ impl Mhi {
 
     /// Writes `ev` at event ring `er`'s read pointer, moves the pointer and raises the ring's
     /// vector. The ring is full when the read pointer reaches the host's write pointer.
-    fn post<M: GuestMemory>(&mut self, mem: &M, er: u8, ev: Element, out: &mut Outcome) -> Result<(), RingError> {
+    fn post<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        er: u8,
+        ev: Element,
+        out: &mut Outcome,
+    ) -> Result<(), RingError> {
         let mut c = self.event_context(mem, er)?;
         if c.rp == c.wp {
             return Err(RingError::Full(er));
@@ -404,7 +429,10 @@ impl Mhi {
             let mut data = vec![0u8; usize::from(el.length())];
             if el.kind() != element::TRANSFER {
                 self.counters.errors += 1;
-                log::warn!("MHI: channel {ch}: element of type {:#x} is not a transfer", el.kind());
+                log::warn!(
+                    "MHI: channel {ch}: element of type {:#x} is not a transfer",
+                    el.kind()
+                );
                 cc = code::BAD_TRE;
             } else if let Err(e) = ring::read(mem, el.ptr, &mut data) {
                 self.refuse(&format!("channel {ch} buffer"), e);
@@ -414,7 +442,9 @@ impl Mhi {
                 if part.len() + data.len() > MAX_PACKET {
                     part.clear();
                     self.counters.errors += 1;
-                    log::warn!("MHI: channel {ch}: chained packet over {MAX_PACKET} bytes; dropped");
+                    log::warn!(
+                        "MHI: channel {ch}: chained packet over {MAX_PACKET} bytes; dropped"
+                    );
                 } else {
                     part.extend_from_slice(&data);
                     if !el.chained() {
@@ -461,7 +491,10 @@ impl Mhi {
         };
         if c.dw1 != chtype::INBOUND {
             self.counters.errors += 1;
-            log::warn!("MHI: packets for channel {ch}, which is not inbound (type {})", c.dw1);
+            log::warn!(
+                "MHI: packets for channel {ch}, which is not inbound (type {})",
+                c.dw1
+            );
             return;
         }
         let er = c.dw2.min(255) as u8;
@@ -488,7 +521,10 @@ impl Mhi {
             }
             if cc == code::OVERFLOW {
                 self.counters.errors += 1;
-                log::warn!("MHI: channel {ch}: a {}-byte packet does not fit a {cap}-byte buffer", packet.len());
+                log::warn!(
+                    "MHI: channel {ch}: a {}-byte packet does not fit a {cap}-byte buffer",
+                    packet.len()
+                );
             }
             let ev = Element::event(c.rp, cc, n as u16, ch, element::TX_EVENT);
             if let Err(e) = self.post(mem, er, ev, out) {

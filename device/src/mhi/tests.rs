@@ -45,7 +45,13 @@ fn put_ctx(mem: &GuestMemoryMmap, at: u64, dw: [u32; 3], base: u64, len: u64) {
 impl Host {
     fn new() -> Host {
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(RAM), 0x10_0000)]).unwrap();
-        put_ctx(&mem, EV_CTX, [0, 1, MSI_EV0], EV_RING, EV_ELEMENTS * ELEMENT_SIZE);
+        put_ctx(
+            &mem,
+            EV_CTX,
+            [0, 1, MSI_EV0],
+            EV_RING,
+            EV_ELEMENTS * ELEMENT_SIZE,
+        );
         put_ctx(&mem, CMD_CTX, [0; 3], CMD_RING, 8 * ELEMENT_SIZE);
         Host {
             mem,
@@ -67,7 +73,10 @@ impl Host {
     fn power_up(&mut self) -> super::Outcome {
         assert_eq!(self.dev.read(regs::MHISTATUS) & regs::STATUS_READY, 1);
         let bhi = u64::from(self.dev.read(regs::BHIOFF));
-        assert_eq!(self.dev.read(bhi + regs::BHI_EXECENV), u32::from(regs::ee::AMSS));
+        assert_eq!(
+            self.dev.read(bhi + regs::BHI_EXECENV),
+            u32::from(regs::ee::AMSS)
+        );
         self.write64(regs::CCABAP, CHAN_CTX);
         self.write64(regs::ECABAP, EV_CTX);
         self.write64(regs::CRCBAP, CMD_CTX);
@@ -76,7 +85,8 @@ impl Host {
         let erdb = u64::from(self.dev.read(regs::ERDBOFF));
         self.write64(erdb, last);
         let ctrl = self.dev.read(regs::MHICTRL) & !0xff00;
-        self.dev.write(&self.mem, regs::MHICTRL, ctrl | u32::from(state::M0) << 8)
+        self.dev
+            .write(&self.mem, regs::MHICTRL, ctrl | u32::from(state::M0) << 8)
     }
 
     /// Events the device wrote since the last call; gives their elements back (recycle + ER doorbell).
@@ -86,8 +96,16 @@ impl Host {
         while self.ev_rp != dev_rp {
             got.push(Element::read(&self.mem, self.ev_rp).unwrap());
             let wp: u64 = self.mem.read_obj(GuestAddress(EV_CTX + 36)).unwrap();
-            let next = |p: u64| if p + 16 >= EV_RING + EV_ELEMENTS * 16 { EV_RING } else { p + 16 };
-            self.mem.write_obj(next(wp), GuestAddress(EV_CTX + 36)).unwrap();
+            let next = |p: u64| {
+                if p + 16 >= EV_RING + EV_ELEMENTS * 16 {
+                    EV_RING
+                } else {
+                    p + 16
+                }
+            };
+            self.mem
+                .write_obj(next(wp), GuestAddress(EV_CTX + 36))
+                .unwrap();
             self.ev_rp = next(self.ev_rp);
         }
         if !got.is_empty() {
@@ -99,34 +117,79 @@ impl Host {
 
     fn command(&mut self, kind: u8, ch: u8) -> (u64, super::Outcome) {
         let at = self.cmd_wp;
-        let cmd = Element { ptr: 0, dw0: 0, dw1: u32::from(ch) << 24 | u32::from(kind) << 16 };
-        self.mem.write_slice(&cmd.to_bytes(), GuestAddress(at)).unwrap();
-        self.cmd_wp = if at + 16 >= CMD_RING + 8 * 16 { CMD_RING } else { at + 16 };
-        self.mem.write_obj(self.cmd_wp, GuestAddress(CMD_CTX + 36)).unwrap();
+        let cmd = Element {
+            ptr: 0,
+            dw0: 0,
+            dw1: u32::from(ch) << 24 | u32::from(kind) << 16,
+        };
+        self.mem
+            .write_slice(&cmd.to_bytes(), GuestAddress(at))
+            .unwrap();
+        self.cmd_wp = if at + 16 >= CMD_RING + 8 * 16 {
+            CMD_RING
+        } else {
+            at + 16
+        };
+        self.mem
+            .write_obj(self.cmd_wp, GuestAddress(CMD_CTX + 36))
+            .unwrap();
         (at, self.write64(regs::CRDB, self.cmd_wp))
     }
 
     /// mhi_init_chan_ctxt + START_CHAN for the IPCR pair on event ring 0.
     fn start_ipcr(&mut self) -> Vec<Notice> {
-        put_ctx(&self.mem, CHAN_CTX + CONTEXT_SIZE * u64::from(UL), [1, 1, 0], UL_RING, 8 * ELEMENT_SIZE);
-        put_ctx(&self.mem, CHAN_CTX + CONTEXT_SIZE * u64::from(DL), [1, 2, 0], DL_RING, DL_ELEMENTS * ELEMENT_SIZE);
+        put_ctx(
+            &self.mem,
+            CHAN_CTX + CONTEXT_SIZE * u64::from(UL),
+            [1, 1, 0],
+            UL_RING,
+            8 * ELEMENT_SIZE,
+        );
+        put_ctx(
+            &self.mem,
+            CHAN_CTX + CONTEXT_SIZE * u64::from(DL),
+            [1, 2, 0],
+            DL_RING,
+            DL_ELEMENTS * ELEMENT_SIZE,
+        );
         let mut notices = Vec::new();
         for ch in [UL, DL] {
             let (at, out) = self.command(element::START_CHAN, ch);
             notices.extend(out.notices);
             let done = self.events();
             assert_eq!(done.len(), 1);
-            assert_eq!((done[0].ptr, done[0].dw0 >> 24, done[0].kind()), (at, u32::from(code::SUCCESS), element::CMD_COMPLETION_EVENT));
+            assert_eq!(
+                (done[0].ptr, done[0].dw0 >> 24, done[0].kind()),
+                (at, u32::from(code::SUCCESS), element::CMD_COMPLETION_EVENT)
+            );
         }
         notices
     }
 
     fn queue(&mut self, ch: u8, buf: u64, len: u16) -> super::Outcome {
-        let wp = if ch == UL { &mut self.ul_wp } else { &mut self.dl_wp };
-        let (ring, n) = if ch == UL { (UL_RING, 8) } else { (DL_RING, DL_ELEMENTS) };
-        let tre = Element { ptr: buf, dw0: u32::from(len), dw1: u32::from(element::TRANSFER) << 16 | 1 << 9 };
-        self.mem.write_slice(&tre.to_bytes(), GuestAddress(*wp)).unwrap();
-        *wp = if *wp + 16 >= ring + n * 16 { ring } else { *wp + 16 };
+        let wp = if ch == UL {
+            &mut self.ul_wp
+        } else {
+            &mut self.dl_wp
+        };
+        let (ring, n) = if ch == UL {
+            (UL_RING, 8)
+        } else {
+            (DL_RING, DL_ELEMENTS)
+        };
+        let tre = Element {
+            ptr: buf,
+            dw0: u32::from(len),
+            dw1: u32::from(element::TRANSFER) << 16 | 1 << 9,
+        };
+        self.mem
+            .write_slice(&tre.to_bytes(), GuestAddress(*wp))
+            .unwrap();
+        *wp = if *wp + 16 >= ring + n * 16 {
+            ring
+        } else {
+            *wp + 16
+        };
         let wp = *wp;
         let ctx = CHAN_CTX + CONTEXT_SIZE * u64::from(ch);
         self.mem.write_obj(wp, GuestAddress(ctx + 36)).unwrap();
@@ -135,7 +198,8 @@ impl Host {
 
     fn set_state(&mut self, s: u8) -> super::Outcome {
         let ctrl = self.dev.read(regs::MHICTRL) & !0xff00;
-        self.dev.write(&self.mem, regs::MHICTRL, ctrl | u32::from(s) << 8)
+        self.dev
+            .write(&self.mem, regs::MHICTRL, ctrl | u32::from(s) << 8)
     }
 }
 
@@ -146,9 +210,18 @@ fn power_up_announces_m0_and_mission_mode_on_the_primary_event_ring() {
     assert_eq!(out.msi, vec![MSI_EV0 as u16]);
     let ev = h.events();
     assert_eq!(ev.len(), 2);
-    assert_eq!((ev[0].kind(), (ev[0].dw0 >> 24) as u8), (element::STATE_CHANGE_EVENT, state::M0));
-    assert_eq!((ev[1].kind(), (ev[1].dw0 >> 24) as u8), (element::EE_EVENT, regs::ee::AMSS));
-    assert_eq!(h.dev.read(regs::MHISTATUS) >> 8 & 0xff, u32::from(state::M0));
+    assert_eq!(
+        (ev[0].kind(), (ev[0].dw0 >> 24) as u8),
+        (element::STATE_CHANGE_EVENT, state::M0)
+    );
+    assert_eq!(
+        (ev[1].kind(), (ev[1].dw0 >> 24) as u8),
+        (element::EE_EVENT, regs::ee::AMSS)
+    );
+    assert_eq!(
+        h.dev.read(regs::MHISTATUS) >> 8 & 0xff,
+        u32::from(state::M0)
+    );
 }
 
 #[test]
@@ -156,14 +229,21 @@ fn start_chan_runs_the_channel_and_completes_at_the_command() {
     let mut h = Host::new();
     h.power_up();
     h.events();
-    assert_eq!(h.start_ipcr(), vec![Notice::Started(UL), Notice::Started(DL)]);
+    assert_eq!(
+        h.start_ipcr(),
+        vec![Notice::Started(UL), Notice::Started(DL)]
+    );
     let ctx = Context::read(&h.mem, CHAN_CTX + CONTEXT_SIZE * u64::from(DL)).unwrap();
     assert_eq!(ctx.dw0 & 0xff, 2, "channel context says running");
     let (_, out) = h.command(element::RESET_CHAN, DL);
     assert_eq!(out.notices, vec![Notice::Stopped(DL)]);
     let (_, _) = h.command(0x7f, 3);
     let ev = h.events();
-    assert_eq!((ev[1].dw0 >> 24) as u8, code::UNDEFINED_ERR, "unknown command");
+    assert_eq!(
+        (ev[1].dw0 >> 24) as u8,
+        code::UNDEFINED_ERR,
+        "unknown command"
+    );
 }
 
 #[test]
@@ -172,19 +252,40 @@ fn ul_packets_arrive_whole_and_dl_packets_wait_for_buffers() {
     h.power_up();
     h.events();
     h.start_ipcr();
-    h.mem.write_slice(b"qrtr-hello", GuestAddress(BUFS)).unwrap();
+    h.mem
+        .write_slice(b"qrtr-hello", GuestAddress(BUFS))
+        .unwrap();
     let out = h.queue(UL, BUFS, 10);
-    assert_eq!(out.notices, vec![Notice::Received(UL, b"qrtr-hello".to_vec())]);
+    assert_eq!(
+        out.notices,
+        vec![Notice::Received(UL, b"qrtr-hello".to_vec())]
+    );
     let ev = h.events();
-    assert_eq!((ev[0].ptr, ev[0].length(), ev[0].channel(), (ev[0].dw0 >> 24) as u8), (UL_RING, 10, UL, code::EOT));
+    assert_eq!(
+        (
+            ev[0].ptr,
+            ev[0].length(),
+            ev[0].channel(),
+            (ev[0].dw0 >> 24) as u8
+        ),
+        (UL_RING, 10, UL, code::EOT)
+    );
 
-    assert!(h.dev.send(&h.mem, DL, b"answer".to_vec()).msi.is_empty(), "no buffer yet");
+    assert!(
+        h.dev.send(&h.mem, DL, b"answer".to_vec()).msi.is_empty(),
+        "no buffer yet"
+    );
     let out = h.queue(DL, BUFS + 0x1000, 0xffff);
     assert_eq!(out.msi, vec![MSI_EV0 as u16]);
     let ev = h.events();
-    assert_eq!((ev[0].ptr, ev[0].length(), ev[0].channel()), (DL_RING, 6, DL));
+    assert_eq!(
+        (ev[0].ptr, ev[0].length(), ev[0].channel()),
+        (DL_RING, 6, DL)
+    );
     let mut got = [0u8; 6];
-    h.mem.read_slice(&mut got, GuestAddress(BUFS + 0x1000)).unwrap();
+    h.mem
+        .read_slice(&mut got, GuestAddress(BUFS + 0x1000))
+        .unwrap();
     assert_eq!(&got, b"answer");
     assert_eq!(h.dev.counters.dl_packets, 1);
 }
@@ -198,12 +299,19 @@ fn nothing_moves_in_m3_and_waiting_packets_go_at_m0() {
     h.queue(DL, BUFS, 0xffff);
     h.set_state(state::M3);
     let ev = h.events();
-    assert_eq!((ev[0].kind(), (ev[0].dw0 >> 24) as u8), (element::STATE_CHANGE_EVENT, state::M3));
+    assert_eq!(
+        (ev[0].kind(), (ev[0].dw0 >> 24) as u8),
+        (element::STATE_CHANGE_EVENT, state::M3)
+    );
     assert!(h.dev.send(&h.mem, DL, b"in-m3".to_vec()).msi.is_empty());
     assert!(h.events().is_empty(), "no transfer while suspended");
     h.set_state(state::M0);
     let ev = h.events();
-    assert_eq!(ev.len(), 2, "M0 state change, then the waiting packet: {ev:?}");
+    assert_eq!(
+        ev.len(),
+        2,
+        "M0 state change, then the waiting packet: {ev:?}"
+    );
     assert_eq!((ev[1].kind(), ev[1].length()), (element::TX_EVENT, 5));
 }
 
@@ -222,7 +330,10 @@ fn a_full_event_ring_holds_deliveries_until_the_host_gives_elements_back() {
     }
     assert_eq!(h.dev.counters.dl_packets, 7);
     assert_eq!(h.events().len(), 7);
-    assert_eq!(h.dev.counters.dl_packets, 8, "the doorbell released the last one");
+    assert_eq!(
+        h.dev.counters.dl_packets, 8,
+        "the doorbell released the last one"
+    );
 }
 
 #[test]
@@ -234,13 +345,22 @@ fn malformed_rings_are_refused_without_panic() {
     // is outside it.
     put_ctx(&h.mem, CHAN_CTX + CONTEXT_SIZE * 5, [1, 1, 0], UL_RING, 24);
     put_ctx(&h.mem, CHAN_CTX + CONTEXT_SIZE * 6, [1, 1, 0], UL_RING, 128);
-    h.mem.write_obj(UL_RING + 4096, GuestAddress(CHAN_CTX + CONTEXT_SIZE * 6 + 28)).unwrap();
+    h.mem
+        .write_obj(
+            UL_RING + 4096,
+            GuestAddress(CHAN_CTX + CONTEXT_SIZE * 6 + 28),
+        )
+        .unwrap();
     for ch in [5, 6] {
         let (_, out) = h.command(element::START_CHAN, ch);
         assert!(out.notices.is_empty());
     }
     let ev = h.events();
-    assert!(ev.iter().all(|e| (e.dw0 >> 24) as u8 == code::UNDEFINED_ERR), "{ev:?}");
+    assert!(
+        ev.iter()
+            .all(|e| (e.dw0 >> 24) as u8 == code::UNDEFINED_ERR),
+        "{ev:?}"
+    );
     // Context arrays outside guest RAM.
     h.write64(regs::CCABAP, 0xdead_0000_0000);
     let (_, out) = h.command(element::START_CHAN, UL);
@@ -259,7 +379,14 @@ fn mhi_reset_stops_channels_and_returns_to_ready() {
     h.start_ipcr();
     let out = h.dev.write(&h.mem, regs::MHICTRL, regs::CTRL_RESET);
     assert_eq!(out.notices, vec![Notice::Stopped(UL), Notice::Stopped(DL)]);
-    assert_eq!(h.dev.read(regs::MHICTRL) & regs::CTRL_RESET, 0, "reset bit clears");
-    assert_eq!(h.dev.read(regs::MHISTATUS), u32::from(state::READY) << 8 | regs::STATUS_READY);
+    assert_eq!(
+        h.dev.read(regs::MHICTRL) & regs::CTRL_RESET,
+        0,
+        "reset bit clears"
+    );
+    assert_eq!(
+        h.dev.read(regs::MHISTATUS),
+        u32::from(state::READY) << 8 | regs::STATUS_READY
+    );
     assert!(h.dev.send(&h.mem, DL, vec![1]).notices.is_empty());
 }
