@@ -288,7 +288,7 @@ fn the_dsp_streams_bit_exact_over_the_mhi_link() {
 /// DSP's disable is answered, the stream and the SMMU are released, and a new stream works; but the
 /// usage count survives (usb_offload_put refuses while offload_pm_locked), so the root hub still
 /// counts as offloaded and xhci-pci fails the next suspend too. Reported as a known failure with
-/// the kernel's own lines.
+/// the kernel's own lines; the `offload-suspend-put` variant passes.
 #[test]
 fn a_suspend_while_streaming_keeps_the_offload_usage_count_on_stock() {
     let dir = tempfile::tempdir().unwrap();
@@ -337,6 +337,24 @@ fn a_suspend_while_streaming_keeps_the_offload_usage_count_on_stock() {
         !mhi.contains(" 0 M3 entr"),
         "the link went to M3 and back: {mhi}"
     );
+    // The variant that lets usb_offload_put drop the count while offload_pm_locked passes every
+    // case: the refused put is where the count leaks.
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(
+        &[
+            "test",
+            "-s",
+            "suspend-offload",
+            "--kernel",
+            "7.3+offload-suspend-put",
+        ],
+        dir.path(),
+    );
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert!(stdout.contains("ok 4 suspended_and_resumed"), "{stdout}");
+    assert!(stdout.contains("ok 9 headset_suspended_again"), "{stdout}");
+    assert!(stdout.contains("# 1 passed, 0 failed"), "{stdout}");
 }
 
 // On the stock kernel this capture fails now and then (about 1 run in 20): snd-usb-audio's
