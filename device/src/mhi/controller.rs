@@ -66,6 +66,16 @@ pub struct Counters {
     pub errors: u64,
 }
 
+/// Address of context `index` in the array the host placed at `base` (a host-chosen value: the
+/// sum must not wrap).
+fn context_at(base: u64, index: u8) -> Result<u64, RingError> {
+    base.checked_add(CONTEXT_SIZE * u64::from(index))
+        .ok_or(RingError::Memory {
+            addr: base,
+            len: CONTEXT_SIZE as usize,
+        })
+}
+
 /// The device.
 #[derive(Debug)]
 pub struct Mhi {
@@ -282,7 +292,7 @@ impl Mhi {
                 index: u32::from(er),
             });
         }
-        Context::read(mem, self.reg64(regs::ECABAP) + CONTEXT_SIZE * u64::from(er))
+        Context::read(mem, context_at(self.reg64(regs::ECABAP), er)?)
     }
 
     fn channel_context<M: GuestMemory>(&self, mem: &M, ch: u8) -> Result<Context, RingError> {
@@ -292,7 +302,7 @@ impl Mhi {
                 index: u32::from(ch),
             });
         }
-        Context::read(mem, self.reg64(regs::CCABAP) + CONTEXT_SIZE * u64::from(ch))
+        Context::read(mem, context_at(self.reg64(regs::CCABAP), ch)?)
     }
 
     fn room<M: GuestMemory>(&self, mem: &M, er: u8) -> bool {

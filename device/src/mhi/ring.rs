@@ -178,6 +178,14 @@ impl Context {
     /// Reads the context at `addr` and checks its ring: a non-empty whole number of elements,
     /// at most [`MAX_RING_ELEMENTS`], aligned, with both pointers on element boundaries inside.
     pub fn read<M: GuestMemory>(mem: &M, addr: u64) -> Result<Self, RingError> {
+        // The host chose the address: the whole context must lie below the top of the address
+        // space, so the field offsets below cannot wrap.
+        if addr.checked_add(CONTEXT_SIZE).is_none() {
+            return Err(RingError::Memory {
+                addr,
+                len: CONTEXT_SIZE as usize,
+            });
+        }
         let c = Context {
             addr,
             dw0: read_u32(mem, addr)?,

@@ -361,10 +361,12 @@ fn malformed_rings_are_refused_without_panic() {
             .all(|e| (e.dw0 >> 24) as u8 == code::UNDEFINED_ERR),
         "{ev:?}"
     );
-    // Context arrays outside guest RAM.
-    h.write64(regs::CCABAP, 0xdead_0000_0000);
-    let (_, out) = h.command(element::START_CHAN, UL);
-    assert!(out.notices.is_empty());
+    // Context arrays outside guest RAM, and at the top of the address space.
+    for base in [0xdead_0000_0000, u64::MAX - 8] {
+        h.write64(regs::CCABAP, base);
+        let (_, out) = h.command(element::START_CHAN, UL);
+        assert!(out.notices.is_empty());
+    }
     assert!(h.dev.counters.errors >= 3);
     // A doorbell for a channel nobody started, and a write past the registers.
     h.write64(regs::CHDB_BASE + 8 * 9, UL_RING);
