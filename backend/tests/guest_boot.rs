@@ -537,6 +537,39 @@ fn sixty_seconds_offloaded_have_no_missed_interval() {
     assert!(console.contains("5760000 samples bit-exact"), "{console}");
 }
 
+/// The host stops the whole controller (its clock, the DSP on it, its MMIO) for 60 ms, six
+/// times, while the DSP streams: longer than the DSP keeps queued. The clock catches the time
+/// up with the DSP serving between every 8 microframes, so the headset hears no gap.
+#[test]
+fn host_stalls_longer_than_the_dsp_queue_cost_no_interval() {
+    let OffloadRun {
+        console,
+        play,
+        stderr,
+    } = offload_playback(&[
+        "--append",
+        "sideband.seconds=10",
+        "--append",
+        "sideband.host_stalls=6",
+    ]);
+    assert!(
+        console.contains("6 host stall(s) of 60 ms, one every 1000 ms"),
+        "{console}"
+    );
+    let longest_ms: f64 = stderr
+        .split("longest gap ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no clock figures in:\n{stderr}"));
+    assert!(
+        longest_ms >= 60.0,
+        "the stalls did not stop the clock: {stderr}"
+    );
+    assert!(play.contains("headset: 0 missed intervals"), "{play}");
+    assert!(console.contains("960000 samples bit-exact"), "{console}");
+}
+
 #[test]
 fn the_dsp_follows_feedback_from_a_headset_clock_off_by_100_ppm() {
     let OffloadRun { console, play, .. } = offload_playback(&[

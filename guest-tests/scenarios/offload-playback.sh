@@ -3,6 +3,8 @@
 # sideband.ch on the kernel command line, default 48000/16/2): isochronous TDs on the handed-over transfer ring, events on the
 # secondary event ring, doorbells and ERDP from the DSP, no guest CPU involved. The backend
 # checks the headset heard every sample bit for bit, then the DSP stops and disables.
+# sideband.host_stalls=N stops the whole controller for 60 ms once a second, N times, while the
+# DSP streams: a host that does not schedule the backend must cost no sample and no interval.
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
 . /guest-tests/lib/args.sh
@@ -14,6 +16,7 @@ SECONDS_OF_AUDIO=$(arg seconds 1)
 # A transfer buffer of 16 KiB lets the DSP keep up to 16 ms of packets queued.
 BUFFER=$(arg buffer 16384)
 SAMPLES=$((RATE * CH * SECONDS_OF_AUDIO))
+HOST_STALLS=$(arg host_stalls 0)
 irqs() { awk '/xhci/ {n=0; for (i=2; i<=NF; i++) if ($i ~ /^[0-9]+$/) n+=$i; s+=n} END {print s+0}' /proc/interrupts; }
 
 card=""
@@ -25,6 +28,7 @@ else
 fi
 before=$(irqs)
 echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=$RATE bits=$BITS ch=$CH buffer=$BUFFER"
+[ "$HOST_STALLS" -gt 0 ] && echo "SIDEBAND-CTL host-stall 60 $HOST_STALLS 1000"
 echo "SIDEBAND-CTL stream-play $SAMPLES"
 echo "SIDEBAND-CTL check-counter $SAMPLES"
 echo "SIDEBAND-CTL stream-disable"

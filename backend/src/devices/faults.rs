@@ -1,6 +1,7 @@
 //! Requests that make the headset misbehave on purpose or press its buttons: `button NAME`,
 //! `xact-errors EP COUNT|on|off` and `stall EP COUNT|on|off` (EP an endpoint address with its
-//! direction bit, e.g. 0x83 for the HID interrupt IN endpoint).
+//! direction bit, e.g. 0x83 for the HID interrupt IN endpoint); and `host-stall MS COUNT EVERY_MS`,
+//! the host not running the controller for MS ms, COUNT times, EVERY_MS apart.
 
 use anyhow::{Context, Result};
 use sideband_device::usb::hid::Button;
@@ -14,11 +15,35 @@ pub(super) fn control(usb: &RunningUsb, words: &[&str]) -> Option<Result<String>
         ["button", name] => Some(button(usb, name)),
         ["xact-errors", ep, span] => Some(fault(usb, Fault::TransactionError, ep, span)),
         ["stall", ep, span] => Some(fault(usb, Fault::Stall, ep, span)),
-        ["button" | "xact-errors" | "stall", ..] => Some(Err(anyhow::anyhow!(
-            "usage: button vol-up|vol-down|mute|play-pause, xact-errors EP COUNT|on|off, stall EP COUNT|on|off"
+        ["host-stall", ms, count, every] => Some(host_stalls(usb, ms, count, every)),
+        ["button" | "xact-errors" | "stall" | "host-stall", ..] => Some(Err(anyhow::anyhow!(
+            "usage: button vol-up|vol-down|mute|play-pause, xact-errors EP COUNT|on|off, stall EP COUNT|on|off, host-stall MS COUNT EVERY_MS"
         ))),
         _ => None,
     }
+}
+
+/// Host stalls: the controller (its clock, the DSP on that clock, its MMIO) stops for `ms`,
+/// as when the host does not schedule the backend; from a background thread, so the request
+/// returns at once and the stalls land while the next requests run.
+fn host_stalls(usb: &RunningUsb, ms: &str, count: &str, every: &str) -> Result<String> {
+    let number = |what: &str, v: &str, max: u64| -> Result<u64> {
+        match v.parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => anyhow::bail!("host-stall: bad {what} '{v}' (1..={max})"),
+        }
+    };
+    let ms = number("stall length in ms", ms, 1000)?;
+    let count = number("count", count, 100)?;
+    let every = number("period in ms", every, 60_000)?.max(ms);
+    usb.stall_host(
+        std::time::Duration::from_millis(ms),
+        count,
+        std::time::Duration::from_millis(every),
+    )?;
+    Ok(format!(
+        "{count} host stall(s) of {ms} ms, one every {every} ms"
+    ))
 }
 
 fn button(usb: &RunningUsb, name: &str) -> Result<String> {

@@ -66,7 +66,7 @@ pub(super) struct RunningUsb {
     pub(super) engine: EngineSlot,
     pub(super) capture: Mutex<Option<CaptureWriter>>,
     // Dropped first: the clock stops before the server and the model go away.
-    _clock: XhciClock,
+    clock: XhciClock,
     _server: VfioUserFunction,
 }
 
@@ -112,7 +112,7 @@ impl RunningUsb {
             dma,
             engine,
             capture: Mutex::default(),
-            _clock: clock,
+            clock,
             _server: server,
         })
     }
@@ -140,6 +140,28 @@ impl RunningUsb {
     }
 
     /// The headset with its endpoint fault plan (for `faults.rs`).
+    /// Holds the controller `count` times for `stall`, `every` apart (the first after `every`),
+    /// on a thread of its own.
+    pub(super) fn stall_host(
+        &self,
+        stall: std::time::Duration,
+        count: u64,
+        every: std::time::Duration,
+    ) -> Result<()> {
+        let xhci = self.xhci.clone();
+        std::thread::Builder::new()
+            .name("host-stall".into())
+            .spawn(move || {
+                for _ in 0..count {
+                    std::thread::sleep(every.saturating_sub(stall));
+                    let Ok(_held) = xhci.lock() else { return };
+                    std::thread::sleep(stall);
+                }
+            })
+            .context("cannot start the host-stall thread")?;
+        Ok(())
+    }
+
     pub(super) fn headset(&self) -> &SharedDevice<Faulty<UacDevice>> {
         &self.headset
     }
@@ -618,6 +640,11 @@ impl RunningUsb {
                 irqs.join(", ")
             ));
         }
+        let (stalls, longest_us, lost) = self.clock.stats().figures();
+        lines.push(format!(
+            "xhci clock: {stalls} late wake-up(s) over 4 ms, longest gap {:.1} ms, {lost} microframe(s) lost past the 1 s catch-up",
+            longest_us as f64 / 1000.0
+        ));
         let (raised, lost) = self.msix.counts();
         lines.push(format!(
             "xhci msi-x: {raised} delivered, {lost} without an eventfd"

@@ -2,7 +2,7 @@
 //! `sideband_device::xhci` behind the PCI face in `sideband_device::pci`, ticked once per
 //! 125 µs microframe.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -181,12 +181,81 @@ impl PciModel for XhciFunction {
 /// Work done on the controller's clock after each tick: the DSP's stream engine.
 pub type ClockHook = Box<dyn FnMut(&mut XhciFunction, &GuestMemoryMmap) + Send>;
 
+/// Microframes a late clock catches up at most (1 s); time beyond that is lost, as on a bus
+/// whose controller was not scheduled.
+const CATCH_UP_MAX: u64 = 8000;
+/// The hook runs once per this many microframes (1 ms), also while catching up.
+const HOOK_EVERY: u64 = 8;
+/// A wake-up this much later than the clock's 1 ms period counts as a stall.
+const STALL_US: u64 = 4000;
+
+/// The microframes one wake-up of the clock ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CatchUp {
+    first: u64,
+    now: u64,
+    /// Microframes skipped: older than the catch-up window.
+    lost: u64,
+}
+
+impl CatchUp {
+    /// After microframe `last`, with `now` the current one.
+    fn plan(last: u64, now: u64) -> Self {
+        let first = (last + 1).max(now.saturating_sub(CATCH_UP_MAX));
+        CatchUp {
+            first,
+            now,
+            lost: first - (last + 1),
+        }
+    }
+
+    fn ticks(&self) -> std::ops::RangeInclusive<u64> {
+        self.first..=self.now
+    }
+
+    /// Whether the hook runs after ticking `uf`: at the end of the wake-up, and inside a burst
+    /// every 8 microframes, so the DSP refills the ring as often as on time.
+    fn hook_after(&self, uf: u64) -> bool {
+        uf == self.now
+            || (self.now.saturating_sub(self.first) >= HOOK_EVERY && uf % HOOK_EVERY == 0)
+    }
+}
+
+/// How punctually the host ran the clock thread.
+#[derive(Debug, Default)]
+pub struct ClockStats {
+    stalls: AtomicU64,
+    longest_us: AtomicU64,
+    lost_microframes: AtomicU64,
+}
+
+impl ClockStats {
+    /// (wake-ups later than 4 ms, the longest gap in µs, microframes lost past the catch-up).
+    pub fn figures(&self) -> (u64, u64, u64) {
+        (
+            self.stalls.load(Ordering::Relaxed),
+            self.longest_us.load(Ordering::Relaxed),
+            self.lost_microframes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn gap(&self, us: u64) {
+        if us > STALL_US {
+            self.stalls.fetch_add(1, Ordering::Relaxed);
+        }
+        self.longest_us.fetch_max(us, Ordering::Relaxed);
+    }
+}
+
 /// Drives the controller's time: every millisecond it ticks once per microframe that passed,
-/// then runs the hook (the DSP serves its stream on the same clock, as the real DSP follows
-/// the bus).
+/// running the hook (the DSP serves its stream on the same clock, as the real DSP follows the
+/// bus) after every 8. When the host ran the thread late, the missed microframes are ticked
+/// in a burst with the hook still between every 8 of them: the DSP shares the controller's
+/// time, so a host stall delays neither relative to the other.
 #[derive(Debug)]
 pub struct XhciClock {
     stop: Arc<AtomicBool>,
+    stats: Arc<ClockStats>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -198,31 +267,46 @@ impl XhciClock {
         mut hook: ClockHook,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let stats = Arc::new(ClockStats::default());
+        let (flag, figures) = (stop.clone(), stats.clone());
         let thread = std::thread::Builder::new()
             .name("xhci-clock".into())
             .spawn(move || {
                 let start = Instant::now();
                 let mut last = 0u64;
+                let mut woke = start;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(1));
-                    let now = (start.elapsed().as_micros() / 125) as u64;
+                    let wake = Instant::now();
+                    figures.gap(wake.duration_since(woke).as_micros() as u64);
+                    woke = wake;
+                    let now = (wake.duration_since(start).as_micros() / 125) as u64;
                     let mem = dma.snapshot();
                     let Ok(mut x) = xhci.lock() else { break };
-                    // After a stall (a slow host), catch up at most 256 microframes (32 ms, more
-                    // than the DSP keeps queued); the rest are lost time, as on a bus whose
-                    // controller was not scheduled.
-                    for uf in (last + 1).max(now.saturating_sub(256))..=now {
+                    let plan = CatchUp::plan(last, now);
+                    figures
+                        .lost_microframes
+                        .fetch_add(plan.lost, Ordering::Relaxed);
+                    for uf in plan.ticks() {
                         x.controller.tick(&*mem, BusTime(uf));
+                        if plan.hook_after(uf) {
+                            hook(&mut x, &mem);
+                        }
                     }
-                    last = now;
+                    last = last.max(now);
                     hook(&mut x, &mem);
                 }
             })?;
         Ok(XhciClock {
             stop,
+            stats,
             thread: Some(thread),
         })
+    }
+
+    /// How punctually the clock ran.
+    pub fn stats(&self) -> &ClockStats {
+        &self.stats
     }
 }
 
@@ -238,6 +322,27 @@ impl Drop for XhciClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_clock_ticks_the_missed_microframes_with_the_dsp_between_every_eight() {
+        let on_time = CatchUp::plan(800, 808);
+        assert_eq!((on_time.ticks().count(), on_time.lost), (8, 0));
+        let hooks: Vec<u64> = on_time.ticks().filter(|&u| on_time.hook_after(u)).collect();
+        assert_eq!(hooks, [808], "on time, the DSP runs once per wake-up");
+        // 40 ms late: 320 microframes, more than the DSP keeps queued (200).
+        let late = CatchUp::plan(808, 1128);
+        assert_eq!((late.ticks().count(), late.lost), (320, 0));
+        let hooks: Vec<u64> = late.ticks().filter(|&u| late.hook_after(u)).collect();
+        assert_eq!(hooks.len(), 40);
+        assert!(hooks.windows(2).all(|w| w[1] - w[0] <= HOOK_EVERY));
+        assert_eq!(hooks.last(), Some(&1128));
+        // 3 s late: the last second is ticked, the rest is lost time.
+        let stalled = CatchUp::plan(1128, 1128 + 24_000);
+        assert_eq!(stalled.ticks().count() as u64, CATCH_UP_MAX + 1);
+        assert_eq!(stalled.lost, 24_000 - CATCH_UP_MAX - 1);
+        let idle = CatchUp::plan(5, 5);
+        assert_eq!((idle.ticks().count(), idle.lost), (0, 0));
+    }
 
     #[test]
     fn config_space_reads_as_an_xhci_and_bar0_as_its_registers() {
