@@ -225,25 +225,55 @@ impl CatchUp {
 #[derive(Debug, Default)]
 pub struct ClockStats {
     stalls: AtomicU64,
-    longest_us: AtomicU64,
+    longest_gap_us: AtomicU64,
+    longest_busy_us: AtomicU64,
     lost_microframes: AtomicU64,
 }
 
+/// A snapshot of [`ClockStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClockFigures {
+    /// Wake-ups more than 4 ms after the one before.
+    pub stalls: u64,
+    /// The longest time between two wake-ups, µs.
+    pub longest_gap_us: u64,
+    /// The longest one wake-up took (waiting for the controller, ticking, the DSP), µs: when it
+    /// is near the longest gap, the clock's own work (or a lock holder) made it late, not the
+    /// host's scheduler.
+    pub longest_busy_us: u64,
+    /// Microframes older than the catch-up window, not ticked.
+    pub lost_microframes: u64,
+}
+
 impl ClockStats {
-    /// (wake-ups later than 4 ms, the longest gap in µs, microframes lost past the catch-up).
-    pub fn figures(&self) -> (u64, u64, u64) {
-        (
-            self.stalls.load(Ordering::Relaxed),
-            self.longest_us.load(Ordering::Relaxed),
-            self.lost_microframes.load(Ordering::Relaxed),
-        )
+    /// The figures so far.
+    pub fn figures(&self) -> ClockFigures {
+        ClockFigures {
+            stalls: self.stalls.load(Ordering::Relaxed),
+            longest_gap_us: self.longest_gap_us.load(Ordering::Relaxed),
+            longest_busy_us: self.longest_busy_us.load(Ordering::Relaxed),
+            lost_microframes: self.lost_microframes.load(Ordering::Relaxed),
+        }
     }
 
     fn gap(&self, us: u64) {
         if us > STALL_US {
             self.stalls.fetch_add(1, Ordering::Relaxed);
         }
-        self.longest_us.fetch_max(us, Ordering::Relaxed);
+        self.longest_gap_us.fetch_max(us, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Display for ClockFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} late wake-up(s) over 4 ms, longest gap {:.1} ms (longest busy {:.1} ms), {} microframe(s) lost past the 1 s catch-up",
+            self.stalls,
+            self.longest_gap_us as f64 / 1000.0,
+            self.longest_busy_us as f64 / 1000.0,
+            self.lost_microframes
+        )
     }
 }
 
@@ -294,7 +324,10 @@ impl XhciClock {
                         }
                     }
                     last = last.max(now);
-                    hook(&mut x, &mem);
+                    drop(x);
+                    figures
+                        .longest_busy_us
+                        .fetch_max(wake.elapsed().as_micros() as u64, Ordering::Relaxed);
                 }
             })?;
         Ok(XhciClock {
