@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{sideband, text};
+use common::{number_after, sideband, text};
 
 /// tshark's fields (`-T fields -e F...`) of the packets `filter` selects, one line each.
 fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
@@ -24,20 +24,6 @@ fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
         .expect("cannot run tshark (scripts/host-deps installs it)");
     assert!(o.status.success(), "tshark failed: {}", text(&o.stderr));
     text(&o.stdout).lines().map(str::to_string).collect()
-}
-
-/// The number after `prefix` in `s`.
-fn number_after(s: &str, prefix: &str) -> u64 {
-    let at = s
-        .find(prefix)
-        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{s}"))
-        + prefix.len();
-    s[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after `{prefix}`"))
 }
 
 /// The data chunk of a WAV file.
@@ -79,10 +65,10 @@ fn offloaded_stream_capture_decodes_in_tshark_and_matches_the_recording() {
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{stdout}");
     assert!(stdout.contains("capture: "), "{stdout}");
-    let tds = number_after(&stdout, "samples in ");
-    let packet = number_after(&stdout, "TDs of ");
-    let interrupter = number_after(&stdout, "interrupter ");
-    let stream = number_after(&stdout, "check-counter 96000: stream ");
+    let tds = number_after::<u64>(&stdout, "samples in ");
+    let packet = number_after::<u64>(&stdout, "TDs of ");
+    let interrupter = number_after::<u64>(&stdout, "interrupter ");
+    let stream = number_after::<u64>(&stdout, "check-counter 96000: stream ");
     assert_eq!((tds, packet), (8000, 24), "{stdout}");
 
     // Enumeration: the control transfers decode as standard requests and descriptors.

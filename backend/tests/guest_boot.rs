@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{sideband, text};
+use common::{number_after, sideband, text};
 
 /// The ordinary snd-usb-audio path is tested on the kernel variant that fixes its two races
 /// (images/kernel/variants/snd-usb-fixes): on stock, playback now and then swaps two URBs at
@@ -556,12 +556,7 @@ fn host_stalls_longer_than_the_dsp_queue_cost_no_interval() {
         console.contains("6 host stall(s) of 60 ms, one every 1000 ms"),
         "{console}"
     );
-    let longest_ms: f64 = stderr
-        .split("longest gap ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no clock figures in:\n{stderr}"));
+    let longest_ms: f64 = number_after(&stderr, "longest gap ");
     assert!(
         longest_ms >= 60.0,
         "the stalls did not stop the clock: {stderr}"
@@ -586,12 +581,7 @@ fn the_dsp_follows_feedback_from_a_headset_clock_off_by_100_ppm() {
         play.contains("last 6.0006 frames per interval unit"),
         "{play}"
     );
-    let tds: u64 = play
-        .split(" samples in ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let tds: u64 = number_after(&play, " samples in ");
     assert!((79_980..80_000).contains(&tds), "{tds} TDs: {play}");
     // ...and the headset's buffer stays level (without feedback it drifts by about 48 frames).
     let ahead = play

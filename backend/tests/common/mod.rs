@@ -44,3 +44,19 @@ pub fn sideband(args: &[&str], out: &Path) -> Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// The number right after `prefix` in `s` (digits, a sign, a decimal point); panics, quoting `s`,
+/// when there is none.
+#[allow(dead_code)]
+pub fn number_after<T: std::str::FromStr>(s: &str, prefix: &str) -> T {
+    let at = s
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no `{prefix}` in:\n{s}"))
+        + prefix.len();
+    s[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+'))
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after `{prefix}` in:\n{s}"))
+}
