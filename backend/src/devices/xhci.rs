@@ -186,7 +186,7 @@ pub type ClockHook = Box<dyn FnMut(&mut XhciFunction, &GuestMemoryMmap) + Send>;
 const CATCH_UP_MAX: u64 = 8000;
 /// The hook runs once per this many microframes (1 ms), also while catching up.
 const HOOK_EVERY: u64 = 8;
-/// A wake-up this much later than the clock's 1 ms period counts as a stall.
+/// A gap between two wake-ups longer than this (µs; the period is 1 ms) counts as a stall.
 const STALL_US: u64 = 4000;
 
 /// The microframes one wake-up of the clock ticks.
