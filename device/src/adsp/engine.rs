@@ -35,6 +35,10 @@ pub const MAX_OUTSTANDING: u32 = 200;
 const MAX_EVENTS_PER_SERVICE: u32 = 256;
 /// Captured bytes kept until the caller takes them; more are counted as dropped.
 pub const MAX_CAPTURED: usize = 16 << 20;
+/// Largest packet the engine queues: each is one Isoch TRB, whose TRB Transfer Length is at
+/// most 64 KiB (xHCI 1.2 §6.4.1.3). The packet size follows the guest's bInterval, and each
+/// packet is a buffer the DSP fills or reads, so a larger one stops the stream instead.
+pub const MAX_PACKET_BYTES: u32 = 1 << 16;
 
 /// What the caller must do on the controller after a service call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +160,16 @@ impl StreamEngine {
         let ep = res.data_ep.b_endpoint_address;
         let target = 2 * (ep & 0x0f) + u8::from(ep & 0x80 != 0);
         let sample_bytes = sample_bytes.clamp(2, 4);
-        let packet_bytes = (packet_bytes / sample_bytes).max(1) * sample_bytes;
+        let oversize = packet_bytes > MAX_PACKET_BYTES;
+        if oversize {
+            log::warn!(
+                "DSP: packets of {packet_bytes} bytes for slot {} endpoint {ep:#x} exceed the \
+                 {MAX_PACKET_BYTES} one TRB carries; the stream does not start",
+                res.slot_id
+            );
+        }
+        let packet_bytes =
+            (packet_bytes.min(MAX_PACKET_BYTES) / sample_bytes).max(1) * sample_bytes;
         StreamEngine {
             slot: res.slot_id as u8,
             target,
@@ -176,7 +189,7 @@ impl StreamEngine {
             next_buffer_slot: 0,
             next_sample: 1,
             samples_left: samples,
-            stopped: false,
+            stopped: oversize,
             stats: EngineStats::default(),
             last_fault: None,
             capture: ep & 0x80 != 0,
@@ -240,12 +253,15 @@ impl StreamEngine {
             return self.packet_bytes;
         };
         let Some(fb) = s.feedback else {
-            return self.packet_bytes - s.frame_bytes;
+            return self.packet_bytes.saturating_sub(s.frame_bytes);
         };
         let total = s.carry + fb * s.data_interval;
         let frames = total >> 16;
         s.carry = total & 0xffff;
-        (frames as u32 * s.frame_bytes).min(self.packet_bytes)
+        u32::try_from(frames)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(s.frame_bytes)
+            .min(self.packet_bytes)
     }
 
     /// Queues feedback TDs on the sync ring; true when one was queued.
@@ -902,5 +918,60 @@ mod tests {
         assert!(e.is_stopped());
         assert_eq!(e.last_fault().unwrap().iova, 0x10a000);
         assert_eq!(smmu.faults().1, 1, "the SMMU counted it too");
+    }
+
+    /// A 128 KiB transfer buffer at IOVA 0x200000: room for two packets of the largest size.
+    fn big_buffer(smmu: &mut SmmuTable, res: &mut StreamResources) {
+        let (iova, gpa, size) = (0x20_0000, RAM + 0x40000, 2 * MAX_PACKET_BYTES);
+        smmu.map(
+            1,
+            iova,
+            iova + u64::from(size) - 1,
+            gpa,
+            MAP_F_READ | MAP_F_WRITE,
+        );
+        res.mem.transfer_buffer = MemRegion {
+            sid: 0xf,
+            iova,
+            dma: gpa,
+            size,
+        };
+    }
+
+    #[test]
+    fn packets_larger_than_one_trb_carries_stop_the_stream_at_once() {
+        let (mem, mut smmu, mut res) = setup();
+        big_buffer(&mut smmu, &mut res);
+        // The size follows the guest's bInterval: 2^15 microframes of 48 kHz stereo would be
+        // 768 KiB per packet.
+        for ep in [0x01, 0x82] {
+            res.data_ep.b_endpoint_address = ep;
+            let mut e = StreamEngine::new(&res, MAX_PACKET_BYTES + 4, 2, 1 << 20, EP);
+            assert!(e.is_stopped());
+            assert!(e.service(&mem, &mut smmu).is_empty());
+            assert_eq!((e.stats().tds_queued, e.outstanding()), (0, 0));
+            assert_eq!(trb(&mem, RAM + 0xa000), [0; 4], "nothing queued");
+        }
+    }
+
+    #[test]
+    fn capture_of_the_largest_packet_reads_it_whole() {
+        let (mem, mut smmu, mut res) = setup();
+        big_buffer(&mut smmu, &mut res);
+        res.data_ep.b_endpoint_address = 0x82;
+        let mut e = StreamEngine::new(&res, MAX_PACKET_BYTES, 2, 1 << 20, EP);
+        assert!(!e.is_stopped());
+        e.service(&mem, &mut smmu);
+        assert_eq!(e.stats().tds_queued, 1, "two slots: one TD in flight");
+        let t = trb(&mem, RAM + 0xa000);
+        assert_eq!(t[2] & 0x1ffff, MAX_PACKET_BYTES, "a full 64 KiB TRB");
+        mem.write_slice(
+            &vec![9u8; MAX_PACKET_BYTES as usize],
+            GuestAddress(RAM + 0x40000),
+        )
+        .unwrap();
+        post_event(&mem, 0, 1, CC_SUCCESS);
+        e.service(&mem, &mut smmu);
+        assert_eq!(e.take_captured(), vec![9u8; MAX_PACKET_BYTES as usize]);
     }
 }

@@ -10,8 +10,12 @@ use super::ring::{self, Context, Element, RingError, CONTEXT_SIZE};
 
 /// Packets that may wait for a DL buffer on one channel; older ones are dropped beyond this.
 pub const MAX_QUEUED: usize = 256;
-/// Largest packet the device reassembles from chained UL elements.
+/// Largest packet the device reassembles from chained UL elements, and the most bytes of
+/// unfinished packets it holds across all channels (128 channels could otherwise hold 128 MiB).
 pub const MAX_PACKET: usize = 1 << 20;
+/// Bytes of UL elements one doorbell takes at most; the rest waits for the next doorbell. A ring
+/// of 65536 elements of 64 KiB would otherwise hand 4 GiB of packets over at once.
+pub const MAX_UL_BYTES_PER_DOORBELL: usize = 16 * MAX_PACKET;
 
 /// Something the device's user must know about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -424,46 +428,28 @@ impl Mhi {
         }
     }
 
-    /// Consumes what the host queued on UL channel `ch`: one transfer event per element.
+    /// Consumes what the host queued on UL channel `ch`: one transfer event per element, up to
+    /// [`MAX_UL_BYTES_PER_DOORBELL`].
     fn take_ul<M: GuestMemory>(&mut self, mem: &M, ch: u8, mut c: Context, out: &mut Outcome) {
         let er = c.dw2.min(255) as u8;
+        let mut taken = 0usize;
         for _ in 0..c.elements() {
             if c.rp == c.wp || !self.room(mem, er) {
+                break;
+            }
+            if taken >= MAX_UL_BYTES_PER_DOORBELL {
+                log::warn!(
+                    "MHI: channel {ch}: {taken} bytes taken at one doorbell; the rest waits for \
+                     the next"
+                );
                 break;
             }
             let el = match Element::read(mem, c.rp) {
                 Ok(el) => el,
                 Err(e) => return self.refuse(&format!("channel {ch} element"), e),
             };
-            let mut cc = code::EOT;
-            let mut data = vec![0u8; usize::from(el.length())];
-            if el.kind() != element::TRANSFER {
-                self.counters.errors += 1;
-                log::warn!(
-                    "MHI: channel {ch}: element of type {:#x} is not a transfer",
-                    el.kind()
-                );
-                cc = code::BAD_TRE;
-            } else if let Err(e) = ring::read(mem, el.ptr, &mut data) {
-                self.refuse(&format!("channel {ch} buffer"), e);
-                cc = code::BAD_TRE;
-            } else {
-                let part = self.partial.entry(ch).or_default();
-                if part.len() + data.len() > MAX_PACKET {
-                    part.clear();
-                    self.counters.errors += 1;
-                    log::warn!(
-                        "MHI: channel {ch}: chained packet over {MAX_PACKET} bytes; dropped"
-                    );
-                } else {
-                    part.extend_from_slice(&data);
-                    if !el.chained() {
-                        let packet = std::mem::take(part);
-                        self.counters.ul_packets += 1;
-                        out.notices.push(Notice::Received(ch, packet));
-                    }
-                }
-            }
+            let cc = self.take_element(mem, ch, &el, out);
+            taken += usize::from(el.length());
             let ev = Element::event(c.rp, cc, el.length(), ch, element::TX_EVENT);
             if let Err(e) = self.post(mem, er, ev, out) {
                 return self.refuse(&format!("channel {ch} completion"), e);
@@ -473,6 +459,50 @@ impl Mhi {
                 return self.refuse(&format!("channel {ch}"), e);
             }
         }
+    }
+
+    /// One UL element of channel `ch`: its bytes join the channel's packet, delivered at the
+    /// element that ends the chain. Returns the element's completion code.
+    fn take_element<M: GuestMemory>(
+        &mut self,
+        mem: &M,
+        ch: u8,
+        el: &Element,
+        out: &mut Outcome,
+    ) -> u8 {
+        if el.kind() != element::TRANSFER {
+            self.counters.errors += 1;
+            log::warn!(
+                "MHI: channel {ch}: element of type {:#x} is not a transfer",
+                el.kind()
+            );
+            return code::BAD_TRE;
+        }
+        // At most 64 KiB: the element's length field is 16 bits.
+        let mut data = vec![0u8; usize::from(el.length())];
+        if let Err(e) = ring::read(mem, el.ptr, &mut data) {
+            self.refuse(&format!("channel {ch} buffer"), e);
+            return code::BAD_TRE;
+        }
+        let held: usize = self.partial.values().map(Vec::len).sum();
+        let part = self.partial.entry(ch).or_default();
+        if held + data.len() > MAX_PACKET {
+            let size = part.len() + data.len();
+            part.clear();
+            self.counters.errors += 1;
+            log::warn!(
+                "MHI: channel {ch}: a {size}-byte chained packet would hold more than \
+                 {MAX_PACKET} bytes of unfinished packets; dropped"
+            );
+            return code::EOT;
+        }
+        part.extend_from_slice(&data);
+        if !el.chained() {
+            let packet = std::mem::take(part);
+            self.counters.ul_packets += 1;
+            out.notices.push(Notice::Received(ch, packet));
+        }
+        code::EOT
     }
 
     fn pump_all<M: GuestMemory>(&mut self, mem: &M, out: &mut Outcome) {

@@ -392,3 +392,102 @@ fn mhi_reset_stops_channels_and_returns_to_ready() {
     );
     assert!(h.dev.send(&h.mem, DL, vec![1]).notices.is_empty());
 }
+
+/// Event ring 1: 512 elements, all but one handed to the device.
+const BIG_EV_CTX: u64 = EV_CTX + CONTEXT_SIZE;
+const BIG_EV_RING: u64 = RAM + 0x20000;
+const BIG_EV_ELEMENTS: u64 = 512;
+/// Rings of two more outbound channels on event ring 1, and a 64 KiB buffer they all send.
+const RING_A: u64 = RAM + 0x24000;
+const RING_B: u64 = RAM + 0x28000;
+const BIG_RING_ELEMENTS: u64 = 300;
+const BIG_BUF: u64 = RAM + 0x30000;
+
+impl Host {
+    /// Outbound channels `chans` with rings at `rings` on event ring 1, started; a powered-up
+    /// device.
+    fn outbound_on_big_event_ring(&mut self, chans: &[(u8, u64)]) {
+        self.power_up();
+        self.events();
+        let len = BIG_EV_ELEMENTS * ELEMENT_SIZE;
+        put_ctx(&self.mem, BIG_EV_CTX, [0, 1, 2], BIG_EV_RING, len);
+        let last = BIG_EV_RING + len - ELEMENT_SIZE;
+        self.mem
+            .write_obj(last, GuestAddress(BIG_EV_CTX + 36))
+            .unwrap();
+        for &(ch, ring) in chans {
+            let at = CHAN_CTX + CONTEXT_SIZE * u64::from(ch);
+            let len = BIG_RING_ELEMENTS * ELEMENT_SIZE;
+            put_ctx(&self.mem, at, [1, 1, 1], ring, len);
+            let (_, out) = self.command(element::START_CHAN, ch);
+            assert_eq!(out.notices, vec![Notice::Started(ch)]);
+            self.events();
+        }
+    }
+
+    /// Queues elements of `lens` bytes (chained when true) from `BIG_BUF` on channel `ch`, then
+    /// rings its doorbell.
+    fn send_ul(&mut self, ch: u8, lens: &[(u16, bool)]) -> super::Outcome {
+        let ctx = CHAN_CTX + CONTEXT_SIZE * u64::from(ch);
+        let mut wp: u64 = self.mem.read_obj(GuestAddress(ctx + 36)).unwrap();
+        for &(len, chain) in lens {
+            let tre = Element {
+                ptr: BIG_BUF,
+                dw0: u32::from(len),
+                dw1: u32::from(element::TRANSFER) << 16 | u32::from(chain),
+            };
+            self.mem
+                .write_slice(&tre.to_bytes(), GuestAddress(wp))
+                .unwrap();
+            wp = Context::read(&self.mem, ctx).unwrap().next(wp);
+        }
+        self.mem.write_obj(wp, GuestAddress(ctx + 36)).unwrap();
+        self.write64(regs::CHDB_BASE + 8 * u64::from(ch), wp)
+    }
+}
+
+fn received(out: &super::Outcome) -> Vec<(u8, usize)> {
+    out.notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Received(ch, p) => Some((*ch, p.len())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn one_doorbell_takes_at_most_max_ul_bytes_and_the_next_takes_the_rest() {
+    let mut h = Host::new();
+    h.outbound_on_big_event_ring(&[(22, RING_A)]);
+    // 299 whole 64 KiB packets: 19.6 MB at one doorbell unless bounded.
+    let out = h.send_ul(22, &[(u16::MAX, false); 299]);
+    let first = received(&out);
+    let per = usize::from(u16::MAX);
+    let taken = super::controller::MAX_UL_BYTES_PER_DOORBELL.div_ceil(per);
+    assert_eq!(first, vec![(22, per); taken]);
+    // The host's next doorbell (the write pointer unchanged) takes the rest.
+    let out = h.send_ul(22, &[]);
+    assert_eq!(received(&out), vec![(22, per); 299 - taken]);
+    assert_eq!(h.dev.counters.ul_packets, 299);
+}
+
+#[test]
+fn unfinished_chained_packets_are_bounded_across_channels() {
+    let mut h = Host::new();
+    h.outbound_on_big_event_ring(&[(22, RING_A), (24, RING_B)]);
+    let per = usize::from(u16::MAX);
+    // Channel 22 holds 15 chained elements, channel 24 one more: just under 1 MiB in all.
+    assert!(h.send_ul(22, &[(u16::MAX, true); 15]).notices.is_empty());
+    assert!(h.send_ul(24, &[(u16::MAX, true)]).notices.is_empty());
+    assert!(16 * per <= super::controller::MAX_PACKET);
+    // 100 bytes more on channel 24 would pass the bound: its packet is dropped.
+    let errors = h.dev.counters.errors;
+    assert!(h.send_ul(24, &[(100, true)]).notices.is_empty());
+    assert_eq!(h.dev.counters.errors, errors + 1);
+    // Channel 22's packet is whole, and channel 24 starts afresh.
+    let out = h.send_ul(22, &[(10, false)]);
+    assert_eq!(received(&out), vec![(22, 15 * per + 10)]);
+    let out = h.send_ul(24, &[(5, false)]);
+    assert_eq!(received(&out), vec![(24, 5)]);
+}

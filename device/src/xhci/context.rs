@@ -217,6 +217,11 @@ impl EndpointContext {
         self.0[0] = (self.0[0] & !7) | s as u32;
     }
 
+    /// Mult (DW0 bits 9:8): bursts per service interval, less one (SuperSpeed isoch; 0 else).
+    pub fn mult(&self) -> u8 {
+        ((self.0[0] >> 8) & 3) as u8
+    }
+
     /// Max Primary Streams (DW0 bits 14:10).
     pub fn max_pstreams(&self) -> u8 {
         ((self.0[0] >> 10) & 0x1f) as u8
@@ -235,6 +240,12 @@ impl EndpointContext {
     /// Max Packet Size (DW1 bits 31:16).
     pub fn max_packet_size(&self) -> u16 {
         (self.0[1] >> 16) as u16
+    }
+
+    /// Max Burst Size (DW1 bits 15:8): packets per burst, less one (at high speed, the extra
+    /// transactions per microframe of a high-bandwidth endpoint).
+    pub fn max_burst(&self) -> u8 {
+        (self.0[1] >> 8) as u8
     }
 
     /// Sets Max Packet Size.
@@ -300,10 +311,12 @@ mod tests {
     #[test]
     fn endpoint_fields() {
         let mut e = EndpointContext::default();
-        e.0[1] = (512 << 16) | (6 << 3);
-        e.0[0] = 3 << 16;
+        e.0[1] = (512 << 16) | (15 << 8) | (6 << 3);
+        e.0[0] = (3 << 16) | (2 << 8);
         assert_eq!(e.ep_type(), Some(EndpointType::BulkIn));
         assert_eq!(e.max_packet_size(), 512);
+        assert_eq!(e.max_burst(), 15);
+        assert_eq!(e.mult(), 2);
         assert_eq!(e.interval(), 3);
         e.set_dequeue(0x1_2345_6780, true);
         assert_eq!(e.dequeue(), 0x1_2345_6780);

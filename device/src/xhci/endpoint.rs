@@ -55,6 +55,10 @@ pub struct Endpoint {
     pub ring: RingCursor,
     /// Service interval in microframes (periodic endpoints).
     pub interval: u64,
+    /// Most bytes one service interval moves (Max ESIT Payload): Max Packet Size × (Max Burst
+    /// Size + 1) × (Mult + 1) (§6.2.3; HCCPARAMS2.LEC is clear, so Mult is valid). One isoch TD
+    /// is one interval's data, so it bounds an isoch TD.
+    pub max_esit_payload: usize,
     /// The TD waiting at the dequeue pointer, if any.
     pub in_progress: Option<InProgress>,
     /// When to try a NAKed TD again.
@@ -95,6 +99,9 @@ impl Endpoint {
             state: EndpointState::Running,
             ring: RingCursor::new(ctx.dequeue(), ctx.dcs()),
             interval: 1u64 << ctx.interval().min(15),
+            max_esit_payload: usize::from(ctx.max_packet_size())
+                * (usize::from(ctx.max_burst()) + 1)
+                * (usize::from(ctx.mult()) + 1),
             in_progress: None,
             retry_at: None,
             isoch_next: None,
@@ -188,6 +195,24 @@ mod tests {
         let mut s = ctx(2, 8, 0x1000);
         s.0[0] |= 1 << 10;
         assert_eq!(Endpoint::from_context(2, &s, 0), Err(Error::Streams(2)));
+    }
+
+    #[test]
+    fn max_esit_payload_counts_bursts_and_mult() {
+        // Full-speed or plain high-speed isoch IN: one packet per interval.
+        let mut c = ctx(5, 1023, 0x1000);
+        let ep = Endpoint::from_context(3, &c, 0).unwrap();
+        assert_eq!(ep.max_esit_payload, 1023);
+        // High-bandwidth high speed: three transactions of 1024 (Max Burst Size 2).
+        c.set_max_packet_size(1024);
+        c.0[1] |= 2 << 8;
+        let ep = Endpoint::from_context(3, &c, 0).unwrap();
+        assert_eq!(ep.max_esit_payload, 3 * 1024);
+        // SuperSpeed: 16-packet bursts, three of them (Mult 2): 48 KiB.
+        c.0[1] |= 15 << 8;
+        c.0[0] |= 2 << 8;
+        let ep = Endpoint::from_context(3, &c, 0).unwrap();
+        assert_eq!(ep.max_esit_payload, 48 * 1024);
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub const MAX_TD_TRBS: usize = 1024;
 pub const MAX_TDS_PER_SERVICE: usize = 64;
 /// An ASAP isoch schedule further behind real time than this many microframes restarts now.
 const MAX_ISOCH_LAG: u64 = 64;
+/// Most bytes a bulk or interrupt TD may move. The specification sets none (a TD is the sum of
+/// its TRBs' lengths, §4.14), but the model buffers a TD whole before the device sees it; 4 MiB
+/// (64 full TRBs) is far above what the guest's drivers queue (usbfs bulk here moves 16 KiB).
+pub const MAX_TD_BYTES: usize = 4 << 20;
+/// Most bytes a control transfer's Data Stage may move: wLength is 16 bits (USB 2.0 §9.3.5).
+pub const MAX_CONTROL_BYTES: usize = u16::MAX as usize;
 
 /// An event produced by a transfer, for the controller to post.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +196,42 @@ fn event(bus: &mut Bus<'_>, ep: &Endpoint, t: &RingTrb, code: CompletionCode, re
 fn trb_error(ep: &mut Endpoint, bus: &mut Bus<'_>, t: &RingTrb) {
     event(bus, ep, t, CompletionCode::TrbError, 0);
     ep.halt(t.at);
+}
+
+/// Most bytes one TD of `ep` may move: a control Data Stage is bounded by wLength, an isoch TD
+/// by one service interval's payload (one TD per ESIT), any TD by [`MAX_TD_BYTES`].
+fn max_td_bytes(ep: &Endpoint) -> usize {
+    match ep.ep_type {
+        EndpointType::Control => MAX_CONTROL_BYTES,
+        t if t.is_isoch() => ep.max_esit_payload.min(MAX_TD_BYTES),
+        _ => MAX_TD_BYTES,
+    }
+}
+
+/// Refuses a TD whose data TRBs add up to more than `ep` takes, before any buffer is allocated
+/// for it. The guest sizes TDs: up to [`MAX_TD_TRBS`] TRBs of 17-bit lengths, 128 MiB.
+/// The TRB whose length passes the limit gets TRB Error (§6.4.5 table 6-90: a TRB parameter
+/// out of range) and the endpoint halts there, as for every TRB Error here. True if refused.
+fn refuse_oversize(ep: &mut Endpoint, bus: &mut Bus<'_>, trbs: &[RingTrb]) -> bool {
+    let limit = max_td_bytes(ep);
+    let mut total = 0usize;
+    let past = trbs.iter().filter(|t| is_data(t)).find(|t| {
+        total += t.trb.transfer_length() as usize;
+        total > limit
+    });
+    let Some(&past) = past else {
+        return false;
+    };
+    log::warn!(
+        "slot {} DCI {}: TD at {:#x} moves {} bytes, more than the {limit} this endpoint takes; \
+         TRB Error",
+        bus.slot_id,
+        ep.dci,
+        trbs.first().map_or(past.addr, |t| t.addr),
+        data_len(trbs)
+    );
+    trb_error(ep, bus, &past);
+    true
 }
 
 /// Records a completed transfer of `ep` for the observer, if one is attached.
@@ -445,6 +487,9 @@ fn normal_step<M: GuestMemory>(
         trb_error(ep, bus, &bad);
         return Ok(Step::Next);
     }
+    if refuse_oversize(ep, bus, &td.trbs) {
+        return Ok(Step::Next);
+    }
     ep.last_target = first.trb.interrupter_target();
     let total = data_len(&td.trbs);
     let num = ep.number();
@@ -535,6 +580,9 @@ fn control_step<M: GuestMemory>(
             Some(TrbType::DataStage) if data_trbs.is_empty() => {
                 if let Some(bad) = find_bad(&td.trbs, TrbType::DataStage, dir_in) {
                     trb_error(ep, bus, &bad);
+                    return Ok(Step::Next);
+                }
+                if refuse_oversize(ep, bus, &td.trbs) {
                     return Ok(Step::Next);
                 }
                 cursor = td.end;
@@ -633,6 +681,9 @@ fn isoch_step<M: GuestMemory>(
             return Ok(Step::Next);
         }
     };
+    if refuse_oversize(ep, bus, &td.trbs) {
+        return Ok(Step::Next);
+    }
     ep.last_target = first.trb.interrupter_target();
     let total = data_len(&td.trbs);
     let due = if isoch.sia() {
