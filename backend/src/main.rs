@@ -5,6 +5,7 @@ mod audio;
 mod capture;
 mod ctl;
 mod devices;
+mod fatal;
 mod image;
 mod paths;
 mod report;
@@ -545,6 +546,8 @@ fn bench_boot(common: &Common, count: u32, plugin_overhead: bool) -> Result<Exit
 }
 
 fn main() -> ExitCode {
+    // A panic in any backend thread ends the run with its message (see `fatal`).
+    fatal::install();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let result = match &cli.command {

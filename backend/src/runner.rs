@@ -96,6 +96,9 @@ pub struct ScenarioResult {
     pub kernel: String,
     /// What the scenario's header expects of this kernel.
     pub expected: Option<Expectation>,
+    /// What the emulated devices judge wrong in the run (SMMU faults, DSP ring errors,
+    /// controller errors), with the backend's figures; not part of `failure`.
+    pub device_problems: Vec<crate::devices::DeviceProblem>,
 }
 
 /// A scenario's result judged against its expectation.
@@ -188,6 +191,8 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     } else {
         None
     };
+    // A backend failure belongs to the run it happened in (the devices start here).
+    crate::fatal::clear();
     let running = Arc::new(RunningDevices::start(
         &opts.devices,
         &opts.out_dir.join(scenario),
@@ -235,9 +240,10 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     let stop = AtomicBool::new(false);
     let handle = |req: &str| running.control(req, qemu.load(Ordering::Relaxed));
     let outcome = std::thread::scope(|sc| {
-        sc.spawn(|| ctl::server::serve(&listener, &stop, &handle));
+        // A panic there must end the boot with its message, not unwind out of the scope.
+        sc.spawn(|| crate::fatal::contain(|| ctl::server::serve(&listener, &stop, &handle)));
         if opts.progress {
-            sc.spawn(|| progress(&running, &stop));
+            sc.spawn(|| crate::fatal::contain(|| progress(&running, &stop)));
         }
         let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
             qemu.store(qemu_pid, Ordering::Relaxed);
@@ -271,7 +277,14 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     }
     drop(fault_at);
     let devices = running.summary();
+    let device_problems = running.judgement();
     drop(running);
+    // A backend thread that failed after the boot's last look (while the devices stopped).
+    if let Some(f) = crate::fatal::take() {
+        if !matches!(outcome.end, session::End::BackendFailed(_)) {
+            backend_failures.push(format!("the backend failed after the boot: {f}"));
+        }
+    }
     write_backend_log(&opts.out_dir.join(scenario), &requests, &devices);
     for line in &devices {
         eprintln!("[sideband] scenario {scenario}: {line}");
@@ -294,7 +307,11 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         failure,
         kernel: opts.kernel.to_string(),
         expected,
+        device_problems,
     };
+    for p in &result.device_problems {
+        eprintln!("[sideband] scenario {scenario}: device problem {p}");
+    }
     eprintln!(
         "[sideband] scenario {scenario}: {} in {:.1}s",
         match result.verdict() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{number_after, sideband, text};
+use common::{number_after, sideband, text, BootLock};
 
 /// The ordinary snd-usb-audio path is tested on the kernel variant that fixes its two races
 /// (images/kernel/variants/snd-usb-fixes): on stock, playback now and then swaps two URBs at
@@ -700,6 +700,47 @@ fn guest_that_never_gets_ready_times_out_with_console_tail() {
             "stalling before the ready marker",
             "last console lines",
         ],
+    );
+}
+
+/// A panic in a backend thread (here the bus clock, holding the controller's lock, on the
+/// scenario's `selftest-panic` request) ends the run at once with the panic's message, thread
+/// and place, and the console's last lines: not minutes later as an unrelated timeout.
+#[test]
+fn backend_panic_ends_the_run_at_once_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let _lock = BootLock::take();
+    let started = std::time::Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sideband"))
+        .args(["test", "-s", "selftest-backend-panic", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("cannot run sideband");
+    let wall = started.elapsed();
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    eprintln!("--- sideband test -s selftest-backend-panic ({wall:?})\n{stdout}\n{stderr}");
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    for needle in [
+        "not ok 1 selftest-backend-panic",
+        "the backend failed: selftest-panic: the bus clock panics on request while it holds the controller lock (thread xhci-clock at backend/src/devices/xhci.rs:",
+        "last console lines:",
+        "SIDEBAND-ASK selftest-panic",
+    ] {
+        assert!(stdout.contains(needle), "missing `{needle}` in:\n{stdout}");
+    }
+    // The default panic message still reaches stderr.
+    assert!(stderr.contains("thread 'xhci-clock'"), "{stderr}");
+    let console =
+        std::fs::read_to_string(dir.path().join("selftest-backend-panic.console.log")).unwrap();
+    assert!(
+        console.contains("[sideband] the backend failed: selftest-panic"),
+        "{console}"
+    );
+    // Boot (about 3 s) plus a moment: far below the scenario's own 120 s wait and the 300 s
+    // run timeout.
+    assert!(
+        wall < std::time::Duration::from_secs(60),
+        "the run took {wall:?}"
     );
 }
 

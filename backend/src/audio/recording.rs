@@ -169,7 +169,7 @@ pub struct RecordingSink(pub Arc<Mutex<Recording>>);
 
 impl RecordSink for RecordingSink {
     fn chunk(&mut self, chunk: RecordedChunk) {
-        if let Ok(mut r) = self.0.lock() {
+        if let Some(mut r) = crate::fatal::lock(&self.0, "recording") {
             r.accept(chunk);
         }
     }

@@ -244,7 +244,7 @@ pub struct AdspHandler(pub Arc<(Mutex<Adsp>, Condvar)>);
 impl PacketHandler for AdspHandler {
     fn on_packet(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
         let (lock, cv) = &*self.0;
-        let Ok(mut a) = lock.lock() else {
+        let Some(mut a) = crate::fatal::lock(lock, "ADSP") else {
             return Vec::new();
         };
         a.packets_in += 1;
@@ -261,7 +261,7 @@ impl PacketHandler for AdspHandler {
     }
 
     fn on_connect(&mut self) -> Vec<Vec<u8>> {
-        let Ok(mut a) = self.0 .0.lock() else {
+        let Some(mut a) = crate::fatal::lock(&self.0 .0, "ADSP") else {
             return Vec::new();
         };
         let now = a.now();
@@ -272,7 +272,7 @@ impl PacketHandler for AdspHandler {
 
     fn on_disconnect(&mut self) {
         let (lock, cv) = &*self.0;
-        if let Ok(mut a) = lock.lock() {
+        if let Some(mut a) = crate::fatal::lock(lock, "ADSP") {
             let ev = a.link.link_down();
             let _ = a.on_events(ev);
             cv.notify_all();
@@ -425,11 +425,9 @@ impl RunningAdsp {
         Ok(RunningAdsp { state, link })
     }
 
+    #[track_caller]
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Adsp>> {
-        self.state
-            .0
-            .lock()
-            .map_err(|_| anyhow::anyhow!("ADSP lock poisoned"))
+        crate::fatal::lock(&self.state.0, "ADSP").context("ADSP lock poisoned")
     }
 
     fn wait<T>(&self, what: &str, ready: impl FnMut(&mut Adsp) -> Option<T>) -> Result<T> {
@@ -491,7 +489,7 @@ impl RunningAdsp {
         }
         self.wait("waiting for the enable response", |a| a.outcome.take())?
             .map_err(|e| anyhow::anyhow!(e))?;
-        if let Ok(mut a) = self.state.0.lock() {
+        if let Some(mut a) = crate::fatal::lock(&self.state.0, "ADSP") {
             a.params = Some(params);
         }
         let r = {
@@ -515,7 +513,7 @@ impl RunningAdsp {
 
     /// Lets the DSP stop its stream engine when the guest sends DISCONNECT.
     pub fn set_engine_stop(&self, stop: EngineStop) {
-        if let Ok(mut a) = self.state.0.lock() {
+        if let Some(mut a) = crate::fatal::lock(&self.state.0, "ADSP") {
             a.stop_engine = Some(stop);
         }
     }
@@ -539,7 +537,7 @@ impl RunningAdsp {
     /// guest's qrtr-tun endpoint goes away with node 5) and comes back; reports how long the
     /// guest took to announce UAUDIO to the new DSP.
     pub fn crash(&self) -> Result<String> {
-        let before = self.state.0.lock().map(|a| a.service_ups).unwrap_or(0);
+        let before = self.lock().map(|a| a.service_ups).unwrap_or(0);
         let t0 = Instant::now();
         self.link.hang_up()?;
         self.wait(
@@ -565,7 +563,7 @@ impl RunningAdsp {
     /// DEL_CLIENT for its client port, then BYE) first; waits for the guest to announce UAUDIO
     /// to it again.
     pub fn bye(&self, del_client: bool) -> Result<String> {
-        let before = self.state.0.lock().map(|a| a.service_ups).unwrap_or(0);
+        let before = self.lock().map(|a| a.service_ups).unwrap_or(0);
         let t0 = Instant::now();
         let packets = {
             let mut a = self.lock()?;
@@ -591,12 +589,12 @@ impl RunningAdsp {
 
     /// The parameters of the current stream.
     pub fn params(&self) -> Option<StreamParams> {
-        self.state.0.lock().ok().and_then(|a| a.params)
+        crate::fatal::lock(&self.state.0, "ADSP").and_then(|a| a.params)
     }
 
     /// The resources of the current stream.
     pub fn resources(&self) -> Option<StreamResources> {
-        self.state.0.lock().ok().and_then(|a| a.resources)
+        crate::fatal::lock(&self.state.0, "ADSP").and_then(|a| a.resources)
     }
 
     /// `stream-disable`: the guest releases the stream.
@@ -671,8 +669,8 @@ impl RunningAdsp {
         if let Link::Mhi(m) = &self.link {
             lines.push(m.summary());
         }
-        lines.push(match self.state.0.lock() {
-            Ok(a) => format!(
+        lines.push(match crate::fatal::lock(&self.state.0, "ADSP") {
+            Some(a) => format!(
                 "adsp: {} QRTR packet(s) in, {} out, UAUDIO service {}, client {:?}; last: {}",
                 a.packets_in,
                 a.packets_out,
@@ -682,7 +680,7 @@ impl RunningAdsp {
                 a.link.client().state(),
                 a.log.last().map(String::as_str).unwrap_or("nothing")
             ),
-            Err(_) => "adsp: state lock poisoned".into(),
+            None => "adsp: state lock poisoned".into(),
         });
         lines
     }

@@ -6,11 +6,15 @@ use anyhow::{Context, Result};
 mod adsp;
 mod cpu;
 mod faults;
+mod judgement;
 mod stats;
 mod stream;
 mod usb;
 mod xhci;
 
+// The kind is for the verdict's header check (`# allow-device: KIND...`).
+#[allow(unused_imports)]
+pub use judgement::{DeviceProblem, DeviceProblemKind};
 pub use stats::progress_line;
 
 use std::sync::Mutex;
@@ -86,7 +90,7 @@ impl RunningDevices {
         if let (Some(a), Some(u)) = (&adsp, &usb) {
             let engine = u.engine.clone();
             a.set_engine_stop(adsp::EngineStop(Box::new(move || {
-                if let Ok(mut slot) = engine.lock() {
+                if let Some(mut slot) = crate::fatal::lock(&engine, "engine") {
                     slot.take();
                 }
             })));
@@ -267,6 +271,11 @@ impl RunningDevices {
                 })
             }
             ["stats"] => Ok(self.stats().to_string()),
+            ["selftest-panic"] => Ok(self
+                .usb
+                .as_ref()
+                .context("no xHCI in this boot")?
+                .selftest_panic()),
             ["expect-indication"] => {
                 self.adsp.as_ref().context("no ADSP in this boot")?.expect_indication()
             }
@@ -298,7 +307,7 @@ impl RunningDevices {
             _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
                 Some(answer) => answer,
                 None => anyhow::bail!(
-                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore|hold, port-suspends PORT, hc-error hse|hce|gone, hc-revive, dsp-raw enable|disable|tlv-overrun|header-length|unknown-message|no-enable card=N ..., sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off; 'A; B' runs both; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore|hold, port-suspends PORT, hc-error hse|hce|gone, hc-revive, dsp-raw enable|disable|tlv-overrun|header-length|unknown-message|no-enable card=N ..., sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off, host-stall MS COUNT EVERY_MS, selftest-panic; 'A; B' runs both; '! REQUEST' must fail)"
             ),
             },
         }
@@ -308,7 +317,7 @@ impl RunningDevices {
     fn smmu_mappings(&self) -> usize {
         self.viommu
             .as_ref()
-            .and_then(|v| v.smmu.table.lock().ok().map(|t| t.mapping_count()))
+            .and_then(|v| crate::fatal::lock(&v.smmu.table, "SMMU").map(|t| t.mapping_count()))
             .unwrap_or(0)
     }
 
@@ -318,12 +327,27 @@ impl RunningDevices {
         self._dir.path()
     }
 
+    /// What the devices judge wrong in the run so far (see `judgement`): SMMU faults of the DSP,
+    /// errors on its event ring, controller errors nobody asked for, failed guest commands.
+    pub fn judgement(&self) -> Vec<DeviceProblem> {
+        judgement::judge(&judgement::DeviceFigures {
+            dsp: self
+                .usb
+                .as_ref()
+                .map(RunningUsb::dsp_figures)
+                .unwrap_or_default(),
+            xhci: self.usb.as_ref().map(RunningUsb::xhci_figures),
+        })
+    }
+
     /// A one-line account of what the devices saw, for summaries and reports.
     pub fn summary(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(v) = &self.viommu {
-            let s = v.smmu.stats.lock().map(|s| s.clone()).unwrap_or_default();
-            let mappings = v.smmu.table.lock().map(|t| t.mapping_count()).unwrap_or(0);
+            let s = crate::fatal::lock(&v.smmu.stats, "SMMU stats")
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            let mappings = self.smmu_mappings();
             lines.push(viommu_line(&s, mappings));
         }
         if let Some(usb) = &self.usb {
@@ -354,6 +378,64 @@ fn viommu_line(s: &ViommuStats, mappings: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selftest_panic_kills_the_bus_clock_and_is_recorded_with_its_place() {
+        let _alone = crate::fatal::TEST_RECORD
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::fatal::install();
+        crate::fatal::clear();
+        let out = tempfile::tempdir().unwrap();
+        let all = RunningDevices::start(&DeviceSet::all(), out.path(), DEFAULT_HEADSET).unwrap();
+        assert!(all.judgement().is_empty(), "nothing happened yet");
+        let a = all.control("selftest-panic", std::process::id()).unwrap();
+        assert!(a.starts_with("the bus clock panics"), "{a}");
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while crate::fatal::first().is_none() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let f = crate::fatal::take().expect("the clock's panic is recorded");
+        assert_eq!(f.message, xhci::SELFTEST_PANIC);
+        assert_eq!(f.thread, "xhci-clock");
+        assert!(
+            f.location.starts_with("backend/src/devices/xhci.rs:"),
+            "{f}"
+        );
+        // The controller's lock is poisoned now: users of it report, and nothing panics.
+        assert!(all.summary().iter().any(|l| l.starts_with("adsp-smmu:")));
+        let f = crate::fatal::take().expect("the poisoned lock is recorded");
+        assert_eq!(f.message, "the xHCI lock was poisoned by a panic", "{f}");
+        drop(all);
+        crate::fatal::clear();
+    }
+
+    #[test]
+    fn controller_errors_are_problems_unless_requested() {
+        let out = tempfile::tempdir().unwrap();
+        let all = RunningDevices::start(&DeviceSet::all(), out.path(), DEFAULT_HEADSET).unwrap();
+        all.control("hc-error hse", std::process::id()).unwrap();
+        all.control("hc-error hce", std::process::id()).unwrap();
+        let settle = || std::thread::sleep(std::time::Duration::from_millis(30));
+        settle();
+        assert!(all.judgement().is_empty(), "{:?}", all.judgement());
+        let xhci = &all.usb.as_ref().unwrap().xhci;
+        xhci.lock().unwrap().controller.reset();
+        settle();
+        xhci.lock()
+            .unwrap()
+            .controller
+            .inject_host_controller_error();
+        xhci.lock().unwrap().controller.inject_host_system_error();
+        settle();
+        let p = all.judgement();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].kind, DeviceProblemKind::HcError);
+        assert_eq!(
+            p[0].detail,
+            "xhci: 2 Host System Error(s) (1 asked for by hc-error hse), 2 Host Controller Error(s) (1 asked for by hc-error hce)"
+        );
+    }
 
     #[test]
     fn starts_the_configured_servers_only() {

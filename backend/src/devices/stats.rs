@@ -15,7 +15,7 @@ pub(super) fn stats(usb: Option<&RunningUsb>, started: Instant) -> Value {
     let Some(usb) = usb else {
         return v;
     };
-    if let Ok(slot) = usb.engine.lock() {
+    if let Some(slot) = crate::fatal::lock(&usb.engine, "engine") {
         v["stream"] = match slot.as_ref() {
             Some(run) => {
                 let s = run.engine.stats();
@@ -34,7 +34,7 @@ pub(super) fn stats(usb: Option<&RunningUsb>, started: Instant) -> Value {
             None => Value::Null,
         };
     }
-    if let Ok(h) = usb.headset.0.lock() {
+    if let Some(h) = crate::fatal::lock(&usb.headset.0, "headset") {
         let p = h.function().recorder().stats();
         v["headset"] = json!({
             "streams": p.streams,
@@ -45,7 +45,7 @@ pub(super) fn stats(usb: Option<&RunningUsb>, started: Instant) -> Value {
             "frames": p.frames,
         });
     }
-    if let Ok(x) = usb.xhci.lock() {
+    if let Some(x) = crate::fatal::lock(&usb.xhci, "xHCI") {
         let c = &x.controller;
         let irqs: Vec<Value> = (0..c.config().max_interrupters)
             .filter_map(|n| c.interrupter_stats(n).map(|s| (n, s)))
@@ -54,7 +54,7 @@ pub(super) fn stats(usb: Option<&RunningUsb>, started: Instant) -> Value {
             .collect();
         v["xhci"] = json!({ "trbs": c.stats().trbs, "interrupters": irqs });
     }
-    if let Ok(cap) = usb.capture.lock() {
+    if let Some(cap) = crate::fatal::lock(&usb.capture, "capture") {
         if let Some(w) = cap.as_ref() {
             let c = w.counters();
             let load =

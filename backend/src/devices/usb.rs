@@ -2,6 +2,7 @@
 //! clock, the headset (recording to WAV) and the loopback device on its ports, hot-plug, and the
 //! DSP's streams on the handed-over rings.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
@@ -11,7 +12,8 @@ use sideband_device::usb::uac::{AudioProfile, UacDevice};
 use sideband_device::usb::{Faulty, SharedDevice};
 use sideband_device::xhci::{Config as XhciConfig, LoopbackDevice};
 
-use super::stream::{engine_hook, EngineRun, EngineSlot, StreamShape};
+use super::judgement::XhciFigures;
+use super::stream::{dsp_figures, engine_hook, DspTotals, EngineRun, EngineSlot, StreamShape};
 use super::xhci::{XhciClock, XhciFunction};
 use super::{HEADSET_PORT, LOOPBACK_PORT};
 use crate::audio::recording::{Recording, RecordingSink, DEFAULT_CAP};
@@ -64,6 +66,11 @@ pub(super) struct RunningUsb {
     recording: Arc<Mutex<Recording>>,
     dma: DmaMemory,
     pub(super) engine: EngineSlot,
+    /// The figures of the DSP's streams that ended.
+    dsp_totals: DspTotals,
+    /// `hc-error hse` and `hc-error hce` requests: the controller errors that were asked for.
+    hse_requested: AtomicU64,
+    hce_requested: AtomicU64,
     pub(super) capture: Mutex<Option<CaptureWriter>>,
     // Dropped first: the clock stops before the server and the model go away.
     clock: XhciClock,
@@ -111,6 +118,9 @@ impl RunningUsb {
             recording,
             dma,
             engine,
+            dsp_totals: DspTotals::default(),
+            hse_requested: AtomicU64::new(0),
+            hce_requested: AtomicU64::new(0),
             capture: Mutex::default(),
             clock,
             _server: server,
@@ -132,8 +142,8 @@ impl RunningUsb {
 
     /// Stops the capture: detaches the observer and waits for the file to be complete.
     fn finish_capture(&self) -> Option<crate::capture::CaptureSummary> {
-        let writer = self.capture.lock().ok()?.take()?;
-        if let Ok(mut x) = self.xhci.lock() {
+        let writer = crate::fatal::lock(&self.capture, "capture")?.take()?;
+        if let Some(mut x) = crate::fatal::lock(&self.xhci, "xHCI") {
             x.controller.set_observer(None);
         }
         Some(writer.finish())
@@ -154,7 +164,9 @@ impl RunningUsb {
             .spawn(move || {
                 for _ in 0..count {
                     std::thread::sleep(every.saturating_sub(stall));
-                    let Ok(_held) = xhci.lock() else { return };
+                    let Some(_held) = crate::fatal::lock(&xhci, "xHCI") else {
+                        return;
+                    };
                     std::thread::sleep(stall);
                 }
             })
@@ -189,10 +201,10 @@ impl RunningUsb {
     }
 }
 
-/// The xHCI function, locked (a poisoned lock is an error, not a panic).
+/// The xHCI function, locked (a poisoned lock is an error and the run's failure, not a panic).
+#[track_caller]
 fn lock_xhci(xhci: &Mutex<XhciFunction>) -> Result<std::sync::MutexGuard<'_, XhciFunction>> {
-    xhci.lock()
-        .map_err(|_| anyhow::anyhow!("xHCI lock poisoned"))
+    crate::fatal::lock(xhci, "xHCI").context("xHCI lock poisoned")
 }
 
 /// Devices unplugged by a control request, by port, waiting to be plugged back.
@@ -297,9 +309,7 @@ impl RunningUsb {
         // primary interrupter while the DSP streams are counted (other guest USB work would
         // show up here too; a quiet guest shows 0).
         let primary = || {
-            self.xhci
-                .lock()
-                .ok()
+            crate::fatal::lock(&self.xhci, "xHCI")
                 .and_then(|x| x.controller.interrupter_stats(0))
                 .map_or((0, 0), |s| (s.events, s.interrupts))
         };
@@ -307,9 +317,7 @@ impl RunningUsb {
         std::thread::sleep(std::time::Duration::from_millis(100));
         let (events_before, irqs_before) = primary();
         let missed = || {
-            self.headset
-                .0
-                .lock()
+            crate::fatal::lock(&self.headset.0, "headset")
                 .map(|h| h.function().recorder().stats().missed_intervals)
                 .unwrap_or(0)
         };
@@ -318,7 +326,7 @@ impl RunningUsb {
             .engine
             .lock()
             .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
-            Some(EngineRun { engine, smmu });
+            Some(EngineRun::new(engine, smmu, self.dsp_totals.clone()));
         let deadline = std::time::Instant::now()
             + std::time::Duration::from_secs(30)
             + std::time::Duration::from_micros(
@@ -344,10 +352,7 @@ impl RunningUsb {
                         s.tds_queued
                     );
                 }
-                let ahead = self
-                    .headset
-                    .0
-                    .lock()
+                let ahead = crate::fatal::lock(&self.headset.0, "headset")
                     .map(|h| {
                         let p = h.function().recorder().stats();
                         (p.frames_ahead_min, p.frames_ahead_max)
@@ -386,7 +391,7 @@ impl RunningUsb {
             .engine
             .lock()
             .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
-            Some(EngineRun { engine, smmu });
+            Some(EngineRun::new(engine, smmu, self.dsp_totals.clone()));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -423,8 +428,14 @@ impl RunningUsb {
     pub(super) fn controller_error(&self, kind: &str) -> Result<String> {
         let mut x = lock_xhci(&self.xhci)?;
         match kind {
-            "hse" => x.controller.inject_fatal_error(false),
-            "hce" => x.controller.inject_fatal_error(true),
+            "hse" => {
+                self.hse_requested.fetch_add(1, Ordering::Relaxed);
+                x.controller.inject_fatal_error(false)
+            }
+            "hce" => {
+                self.hce_requested.fetch_add(1, Ordering::Relaxed);
+                x.controller.inject_fatal_error(true)
+            }
             "gone" => x.controller.fall_off_bus(),
             other => anyhow::bail!("hc-error {other}: expected hse, hce or gone"),
         }
@@ -457,10 +468,8 @@ impl RunningUsb {
 
     /// Whether the DSP's stream engine is running (not stopped by an indication or a request).
     pub(super) fn streaming(&self) -> bool {
-        self.engine
-            .lock()
-            .map(|g| g.as_ref().is_some_and(|r| !r.engine.is_stopped()))
-            .unwrap_or(false)
+        crate::fatal::lock(&self.engine, "engine")
+            .is_some_and(|g| g.as_ref().is_some_and(|r| !r.engine.is_stopped()))
     }
 
     /// `stream-capture SAMPLES`: the DSP captures from the enabled capture stream until it has
@@ -482,7 +491,7 @@ impl RunningUsb {
             .engine
             .lock()
             .map_err(|_| anyhow::anyhow!("engine lock poisoned"))? =
-            Some(EngineRun { engine, smmu });
+            Some(EngineRun::new(engine, smmu, self.dsp_totals.clone()));
         let mut check = crate::audio::counter::Continuity::new(width as usize);
         let deadline = std::time::Instant::now()
             + std::time::Duration::from_secs(30)
@@ -528,7 +537,7 @@ impl RunningUsb {
 
     /// Stops the DSP's stream (before the disable request); its figures.
     pub(super) fn stop_engine(&self) -> Option<String> {
-        let run = self.engine.lock().ok()?.take()?;
+        let run = crate::fatal::lock(&self.engine, "engine")?.take()?;
         let s = run.engine.stats();
         Some(format!(
             "DSP stream stopped after {} TDs, {} events, {} SMMU faults",
@@ -575,7 +584,7 @@ impl RunningUsb {
 
     /// `check-counter N`: the headset recorded the guest's N-sample counter pattern bit-exactly.
     pub(super) fn check_counter(&self, expected: u64) -> Result<String> {
-        if let Ok(mut h) = self.headset.0.lock() {
+        if let Some(mut h) = crate::fatal::lock(&self.headset.0, "headset") {
             h.function_mut().recorder_mut().flush();
         }
         let r = self
@@ -585,12 +594,37 @@ impl RunningUsb {
         r.check_counter(expected).map_err(|e| anyhow::anyhow!(e))
     }
 
+    /// The DSP's figures over every stream of the run.
+    pub(super) fn dsp_figures(&self) -> super::judgement::DspFigures {
+        dsp_figures(&self.engine, &self.dsp_totals)
+    }
+
+    /// The controller's error figures, with the errors that were asked for.
+    pub(super) fn xhci_figures(&self) -> XhciFigures {
+        let s = crate::fatal::lock(&self.xhci, "xHCI").map(|x| x.controller.stats());
+        XhciFigures {
+            commands: s.map_or(0, |s| s.commands),
+            host_system_errors: s.map_or(0, |s| s.host_system_errors),
+            host_controller_errors: self.clock.host_controller_errors(),
+            hse_requested: self.hse_requested.load(Ordering::Relaxed),
+            hce_requested: self.hce_requested.load(Ordering::Relaxed),
+            // The model counts no command completion codes yet (device/src/xhci/command.rs).
+            command_errors: None,
+        }
+    }
+
+    /// `selftest-panic`: the bus clock panics at its next wake-up, holding the controller lock.
+    pub(super) fn selftest_panic(&self) -> String {
+        self.clock.panic_at_next_tick();
+        "the bus clock panics at its next wake-up, holding the controller lock (a harness self-test: the run must end now)".into()
+    }
+
     pub(super) fn summary(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let Some(c) = self.finish_capture() {
             lines.push(c.to_string());
         }
-        if let Ok(mut r) = self.recording.lock() {
+        if let Some(mut r) = crate::fatal::lock(&self.recording, "recording") {
             for f in r.finish() {
                 match &f.picture {
                     Some(Ok(p)) => lines.push(format!(
@@ -624,7 +658,7 @@ impl RunningUsb {
                 ));
             }
         }
-        if let Ok(x) = self.xhci.lock() {
+        if let Some(x) = crate::fatal::lock(&self.xhci, "xHCI") {
             let c = &x.controller;
             let s = c.stats();
             let irqs: Vec<String> = (0..c.config().max_interrupters)
@@ -645,7 +679,7 @@ impl RunningUsb {
         lines.push(format!(
             "xhci msi-x: {raised} delivered, {lost} without an eventfd"
         ));
-        if let Ok(h) = self.headset.0.lock() {
+        if let Some(h) = crate::fatal::lock(&self.headset.0, "headset") {
             let p = h.function().recorder().stats();
             lines.push(format!(
                 "headset (port {HEADSET_PORT}, address {}): {} stream(s), {} packets, {} frames, {} missed intervals, {} early/{} short/{} long/{} oversize packets, {} frames dropped",

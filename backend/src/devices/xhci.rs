@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use sideband_device::pci::{classify_bar0, Bar0Target, XhciPciFunction, BAR0_SIZE};
 use sideband_device::usb::BusTime;
-use sideband_device::xhci::regs::{iman, op, rt, OP_BASE, RT_BASE};
+use sideband_device::xhci::regs::{iman, op, rt, usbsts, OP_BASE, RT_BASE};
 use sideband_device::xhci::{Config, Controller, InterruptSink};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -282,12 +282,23 @@ impl std::fmt::Display for ClockFigures {
 /// bus) after every 8. When the host ran the thread late, the missed microframes are ticked
 /// in a burst with the hook still between every 8 of them: the DSP shares the controller's
 /// time, so a host stall delays neither relative to the other.
+///
+/// The clock also counts the Host Controller Errors it sees begin (USBSTS.HCE going from 0 to 1;
+/// the model keeps no count of them), for the run's judgement. A poisoned controller lock (a
+/// panic under it) stops the clock and is recorded as the run's failure (`crate::fatal`).
 #[derive(Debug)]
 pub struct XhciClock {
     stop: Arc<AtomicBool>,
     stats: Arc<ClockStats>,
+    hce_raised: Arc<AtomicU64>,
+    /// `selftest-panic`: panic at the next wake-up, holding the controller lock.
+    panic_request: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// The message of the clock's self-test panic.
+pub const SELFTEST_PANIC: &str =
+    "selftest-panic: the bus clock panics on request while it holds the controller lock";
 
 impl XhciClock {
     /// Starts ticking `xhci` against `dma`.
@@ -298,13 +309,17 @@ impl XhciClock {
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(ClockStats::default());
+        let hce_raised = Arc::new(AtomicU64::new(0));
+        let panic_request = Arc::new(AtomicBool::new(false));
         let (flag, figures) = (stop.clone(), stats.clone());
+        let (hce_count, selftest) = (hce_raised.clone(), panic_request.clone());
         let thread = std::thread::Builder::new()
             .name("xhci-clock".into())
             .spawn(move || {
                 let start = Instant::now();
                 let mut last = 0u64;
                 let mut woke = start;
+                let mut hce_before = false;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(1));
                     let wake = Instant::now();
@@ -312,7 +327,12 @@ impl XhciClock {
                     woke = wake;
                     let now = (wake.duration_since(start).as_micros() / 125) as u64;
                     let mem = dma.snapshot();
-                    let Ok(mut x) = xhci.lock() else { break };
+                    let Some(mut x) = crate::fatal::lock(&xhci, "xHCI") else {
+                        break;
+                    };
+                    if selftest.swap(false, Ordering::Relaxed) {
+                        panic!("{SELFTEST_PANIC}");
+                    }
                     let plan = CatchUp::plan(last, now);
                     figures
                         .lost_microframes
@@ -324,6 +344,11 @@ impl XhciClock {
                         }
                     }
                     last = last.max(now);
+                    let hce = x.controller.usbsts() & usbsts::HCE != 0;
+                    if hce && !hce_before {
+                        hce_count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    hce_before = hce;
                     drop(x);
                     figures
                         .longest_busy_us
@@ -333,6 +358,8 @@ impl XhciClock {
         Ok(XhciClock {
             stop,
             stats,
+            hce_raised,
+            panic_request,
             thread: Some(thread),
         })
     }
@@ -340,6 +367,18 @@ impl XhciClock {
     /// How punctually the clock ran.
     pub fn stats(&self) -> &ClockStats {
         &self.stats
+    }
+
+    /// Host Controller Errors the clock saw begin.
+    pub fn host_controller_errors(&self) -> u64 {
+        self.hce_raised.load(Ordering::Relaxed)
+    }
+
+    /// `selftest-panic`: the clock thread panics at its next wake-up while it holds the
+    /// controller lock, as a bug in a model or the DSP's hook would (a harness self-test: the
+    /// run must end at once with the panic's message).
+    pub fn panic_at_next_tick(&self) {
+        self.panic_request.store(true, Ordering::Relaxed);
     }
 }
 

@@ -77,7 +77,7 @@ impl DmaMemory {
     /// covers all regions (QEMU's unmap-all). Unknown ranges are ignored with a log line.
     pub fn unmap(&self, addr: u64, size: u64) {
         let Ok(guard) = self.inner.lock() else {
-            log::error!("guest memory lock poisoned; unmap of {addr:#x} ignored");
+            crate::fatal::poisoned("guest memory");
             return;
         };
         if size == 0 || (addr == 0 && size == u64::MAX) {

@@ -257,8 +257,8 @@ impl MhiLink {
 
     /// A line for the summary.
     pub fn summary(&self) -> String {
-        match self.function.lock() {
-            Ok(f) => {
+        match crate::fatal::lock(&self.function, "MHI function") {
+            Some(f) => {
                 let c = f.mhi.counters;
                 let (raised, lost) = self.msix.counts();
                 format!(
@@ -273,7 +273,7 @@ impl MhiLink {
                     c.errors
                 )
             }
-            Err(_) => "mhi: lock poisoned".into(),
+            None => "mhi: lock poisoned".into(),
         }
     }
 }
@@ -283,19 +283,17 @@ struct SharedHandler<H>(Arc<Mutex<H>>);
 
 impl<H: PacketHandler> PacketHandler for SharedHandler<H> {
     fn on_packet(&mut self, packet: &[u8]) -> Vec<Vec<u8>> {
-        self.0
-            .lock()
+        crate::fatal::lock(&self.0, "MHI handler")
             .map(|mut h| h.on_packet(packet))
             .unwrap_or_default()
     }
     fn on_connect(&mut self) -> Vec<Vec<u8>> {
-        self.0
-            .lock()
+        crate::fatal::lock(&self.0, "MHI handler")
             .map(|mut h| h.on_connect())
             .unwrap_or_default()
     }
     fn on_disconnect(&mut self) {
-        if let Ok(mut h) = self.0.lock() {
+        if let Some(mut h) = crate::fatal::lock(&self.0, "MHI handler") {
             h.on_disconnect();
         }
     }

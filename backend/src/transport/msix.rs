@@ -17,7 +17,7 @@ impl MsixFds {
     /// Installs `fds` for vectors `start..start+fds.len()` (SET_IRQS with DATA_EVENTFD);
     /// `count` with no fds disables those vectors.
     pub fn set(&self, start: u32, count: u32, fds: Vec<File>) {
-        let Ok(mut table) = self.fds.lock() else {
+        let Some(mut table) = crate::fatal::lock(&self.fds, "MSI-X") else {
             return;
         };
         let end = start as usize + count.max(fds.len() as u32) as usize;
@@ -36,14 +36,16 @@ impl MsixFds {
 
     /// Forgets every eventfd (device reset, or QEMU disabled MSI-X).
     pub fn clear(&self) {
-        if let Ok(mut t) = self.fds.lock() {
+        if let Some(mut t) = crate::fatal::lock(&self.fds, "MSI-X") {
             t.clear();
         }
     }
 
     /// Signals `vector`; counted as lost when QEMU has not given an eventfd for it.
     pub fn trigger(&self, vector: u16) {
-        let Ok(table) = self.fds.lock() else { return };
+        let Some(table) = crate::fatal::lock(&self.fds, "MSI-X") else {
+            return;
+        };
         match table.get(usize::from(vector)).and_then(Option::as_ref) {
             Some(mut f) => {
                 if let Err(e) = f.write_all(&1u64.to_ne_bytes()) {

@@ -111,7 +111,7 @@ impl QrtrLink {
     /// Drops the connection: the relay exits, the guest's tun endpoint goes away and the guest
     /// sees the DSP node leave.
     pub fn hang_up(&self) {
-        if let Ok(mut g) = self.writer.lock() {
+        if let Some(mut g) = crate::fatal::lock(&self.writer, "QRTR link") {
             if let Some(s) = g.take() {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
@@ -127,11 +127,11 @@ fn serve_connection<H: PacketHandler>(
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
-    if let Ok(mut w) = writer.lock() {
+    if let Some(mut w) = crate::fatal::lock(writer, "QRTR link") {
         *w = Some(write_half);
     }
     let send = |packets: Vec<Vec<u8>>| {
-        if let Ok(mut w) = writer.lock() {
+        if let Some(mut w) = crate::fatal::lock(writer, "QRTR link") {
             if let Some(s) = w.as_mut() {
                 for p in packets {
                     if let Err(e) = s.write_all(&frame(&p)) {
@@ -141,7 +141,7 @@ fn serve_connection<H: PacketHandler>(
             }
         }
     };
-    if let Ok(mut h) = handler.lock() {
+    if let Some(mut h) = crate::fatal::lock(handler, "QRTR handler") {
         send(h.on_connect());
     }
     let mut reader = stream;
@@ -155,9 +155,9 @@ fn serve_connection<H: PacketHandler>(
         match deframer.push(&buf[..n]) {
             Ok(packets) => {
                 for p in packets {
-                    let replies = match handler.lock() {
-                        Ok(mut h) => h.on_packet(&p),
-                        Err(_) => Vec::new(),
+                    let replies = match crate::fatal::lock(handler, "QRTR handler") {
+                        Some(mut h) => h.on_packet(&p),
+                        None => Vec::new(),
                     };
                     send(replies);
                 }
@@ -168,10 +168,10 @@ fn serve_connection<H: PacketHandler>(
             }
         }
     }
-    if let Ok(mut w) = writer.lock() {
+    if let Some(mut w) = crate::fatal::lock(writer, "QRTR link") {
         *w = None;
     }
-    if let Ok(mut h) = handler.lock() {
+    if let Some(mut h) = crate::fatal::lock(handler, "QRTR handler") {
         h.on_disconnect();
     }
     log::info!("QRTR link: guest side closed");

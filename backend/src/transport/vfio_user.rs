@@ -116,14 +116,10 @@ struct Glue<M: PciModel> {
 }
 
 impl<M: PciModel> Glue<M> {
+    /// Runs `f` on the model; a poisoned model lock is the run's failure (`crate::fatal`), and
+    /// the access is dropped (reads stay all-ones) as for a device that died.
     fn with_model<R>(&self, f: impl FnOnce(&mut M) -> R) -> Option<R> {
-        match self.model.lock() {
-            Ok(mut m) => Some(f(&mut m)),
-            Err(_) => {
-                log::error!("device model lock poisoned");
-                None
-            }
-        }
+        crate::fatal::lock(&self.model, "device model").map(|mut m| f(&mut m))
     }
 }
 

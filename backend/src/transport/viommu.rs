@@ -60,7 +60,7 @@ struct Backend {
 
 impl Backend {
     fn count(&self, request: &Result<Request, Status>, status: Status) {
-        let Ok(mut s) = self.smmu.stats.lock() else {
+        let Some(mut s) = crate::fatal::lock(&self.smmu.stats, "SMMU stats") else {
             return;
         };
         match request {
@@ -127,11 +127,8 @@ impl Backend {
                     if broken { Status::IoErr } else { Status::Inval },
                 )
             } else {
-                let table = self
-                    .smmu
-                    .table
-                    .lock()
-                    .map_err(|_| io::Error::other("smmu lock poisoned"))?;
+                let table = crate::fatal::lock(&self.smmu.table, "SMMU")
+                    .ok_or_else(|| io::Error::other("smmu lock poisoned"))?;
                 let mut table = table;
                 match smmu::handle(&mut table, &self.config, &request, total) {
                     Some(reply) => {
@@ -239,7 +236,7 @@ impl VhostUserBackendMut for Backend {
     }
 
     fn reset_device(&mut self) {
-        if let Ok(mut t) = self.smmu.table.lock() {
+        if let Some(mut t) = crate::fatal::lock(&self.smmu.table, "SMMU") {
             t.reset();
         }
     }

@@ -574,7 +574,7 @@ fn serve_conn(s: &Shared, conn: UnixStream) {
     }
     if line.starts_with("hello ") {
         log::info!("plugin connected: {}", line.trim());
-        if let Ok(mut c) = s.control.lock() {
+        if let Some(mut c) = crate::fatal::lock(&s.control, "plugin control") {
             *c = Some(conn);
         }
         return;
@@ -588,7 +588,7 @@ fn serve_conn(s: &Shared, conn: UnixStream) {
 }
 
 fn on_hit(s: &Shared, hit: Hit) -> Reply {
-    let armed = s.actions.lock().ok().and_then(|a| {
+    let armed = crate::fatal::lock(&s.actions, "plugin actions").and_then(|a| {
         a.iter()
             .find(|(arm, _)| arm.id == hit.id && arm.name == hit.name)
             .cloned()
@@ -614,7 +614,7 @@ fn on_hit(s: &Shared, hit: Hit) -> Reply {
         reply: reply.clone(),
     };
     eprintln!("[sideband] {record}");
-    if let Ok(mut h) = s.hits.lock() {
+    if let Some(mut h) = crate::fatal::lock(&s.hits, "plugin hits") {
         h.push(record);
     }
     reply

@@ -1,4 +1,5 @@
-//! One boot of the guest: start QEMU, watch the console, stop at power-off, panic or timeout.
+//! One boot of the guest: start QEMU, watch the console, stop at power-off, panic, timeout or a
+//! failure of the backend itself (`crate::fatal`).
 //!
 //! The guest init (images/initramfs/init) prints `SIDEBAND-READY` once the offload modules are
 //! loaded and `SIDEBAND-DONE rc=N` after the scenario; every wait here has a deadline, and QEMU is
@@ -41,6 +42,9 @@ const EXIT_GRACE: Duration = Duration::from_secs(15);
 const DEADLOCK_GRACE: Duration = Duration::from_secs(5);
 /// Console lines kept for the failure message.
 const TAIL_LINES: usize = 40;
+/// How often the boot loop looks for a failure of the backend (see `crate::fatal`) while the
+/// console is quiet: a dead backend ends the boot this soon, not at the run's deadline.
+const BACKEND_CHECK: Duration = Duration::from_millis(200);
 
 /// What to boot and how long to wait.
 #[derive(Clone, Debug)]
@@ -119,6 +123,9 @@ pub enum End {
     QemuExited(Option<i32>),
     /// The kernel reported a hung task; the guest was stopped a grace period later.
     Deadlocked,
+    /// A backend thread panicked or found a lock poisoned (`crate::fatal`); the guest was
+    /// stopped at once. The failure: message, thread and place.
+    BackendFailed(String),
 }
 
 /// Everything a boot produced.
@@ -167,6 +174,7 @@ impl BootOutcome {
                 "QEMU exited (code {}) before the guest finished",
                 code.map_or("none".into(), |c| c.to_string())
             )),
+            End::BackendFailed(why) => reasons.push(format!("the backend failed: {why}")),
         }
         for (i, f) in self.findings.iter().enumerate() {
             let again = if f.repeats > 0 {
@@ -208,7 +216,9 @@ impl BootOutcome {
         if reasons.is_empty() {
             return None;
         }
-        let evidence_shown = !self.findings.is_empty();
+        // A dead backend's console tail shows what the guest did then, kernel reports or not.
+        let evidence_shown =
+            !self.findings.is_empty() && !matches!(self.end, End::BackendFailed(_));
         if !evidence_shown && self.end != End::Finished {
             reasons.push("last console lines:".into());
             reasons.extend(self.tail.iter().map(|l| format!("    {l}")));
@@ -259,7 +269,9 @@ fn wait_with_deadline(child: &mut Child, grace: Duration) -> Option<ExitStatus> 
 /// Boots the guest and watches it until it ends; the console goes to `spec.console_log`.
 /// Requests a scenario prints after [`CONTROL_MARKER`] go to `control` (with QEMU's pid), whose
 /// answer (or error) is written to the console log; requests after [`ASK_MARKER`] go as
-/// `?REQUEST` and their answer is also typed on the guest console.
+/// `?REQUEST` and their answer is also typed on the guest console. A failure in
+/// `crate::fatal`'s record ends the boot within [`BACKEND_CHECK`] (the caller clears the record
+/// when its run starts).
 pub fn boot(
     image: &Image,
     spec: &BootSpec,
@@ -311,6 +323,17 @@ pub fn boot(
     let mut end = None;
     let mut ending_since: Option<Instant> = None;
     while closed < 2 {
+        if let Some(f) = crate::fatal::first() {
+            // The devices are broken: whatever the guest does now proves nothing. Stop it at once.
+            let note = format!("[sideband] the backend failed: {f}; stopping the guest");
+            writeln!(log, "{note}")?;
+            if spec.echo {
+                eprintln!("{note}");
+            }
+            end = Some(End::BackendFailed(f.to_string()));
+            let _ = child.kill();
+            break;
+        }
         let now = Instant::now();
         let deadline = match (ending_since, ready_after) {
             (Some(t), _) if end == Some(End::Deadlocked) => t + DEADLOCK_GRACE,
@@ -318,8 +341,10 @@ pub fn boot(
             (None, None) => start + spec.ready_timeout,
             (None, Some(r)) => start + r + spec.run_timeout,
         };
-        let event = match rx.recv_timeout(deadline.saturating_duration_since(now)) {
+        let wait = deadline.saturating_duration_since(now);
+        let event = match rx.recv_timeout(wait.min(BACKEND_CHECK)) {
             Ok(e) => e,
+            Err(mpsc::RecvTimeoutError::Timeout) if wait > BACKEND_CHECK => continue,
             Err(_) => {
                 if ending_since.is_none() {
                     end = Some(match ready_after {
@@ -351,10 +376,12 @@ pub fn boot(
         if let Some((request, asked)) = request {
             // An asked request reaches `control` as `?REQUEST`: its failure is the scenario's
             // to judge, not the run's.
-            let result = match asked {
+            // A request that panics fails the boot (the next turn of the loop), not the process.
+            let result = crate::fatal::contain(|| match asked {
                 true => control(&format!("?{request}"), child.id()),
                 false => control(request, child.id()),
-            };
+            })
+            .unwrap_or_else(|| Err(anyhow::anyhow!("the backend panicked answering it")));
             let answer = match &result {
                 Ok(a) => format!("[sideband] {request}: {a}"),
                 Err(e) => format!("[sideband] {request}: failed: {e:#}"),
@@ -397,6 +424,10 @@ pub fn boot(
         }
     }
     let status = wait_with_deadline(&mut child, EXIT_GRACE);
+    // A backend failure in the boot's last moments (the guest finished as it happened) counts.
+    if let Some(f) = crate::fatal::first() {
+        end = Some(End::BackendFailed(f.to_string()));
+    }
     let end = end.unwrap_or(End::QemuExited(status.and_then(|s| s.code())));
     log.flush()?;
     Ok(BootOutcome {
@@ -493,6 +524,28 @@ mod tests {
         assert!(f.contains("no ready marker within 60s"));
         assert!(f.contains("    last line"));
         assert!(f.contains("/o/x.log"));
+    }
+
+    #[test]
+    fn a_backend_failure_names_the_panic_and_keeps_the_console_tail() {
+        let mut o = outcome(End::BackendFailed(
+            "boom (thread xhci-clock at backend/src/devices/xhci.rs:9)".into(),
+        ));
+        o.findings.push(Finding {
+            kind: super::super::detect::FindingKind::Warning,
+            line_no: 7,
+            evidence: vec!["[ 1.0] WARNING: CPU: 0 PID: 1 at x".into()],
+            repeats: 0,
+        });
+        let f = o.failure().unwrap();
+        assert!(
+            f.starts_with(
+                "the backend failed: boom (thread xhci-clock at backend/src/devices/xhci.rs:9)\n"
+            ),
+            "{f}"
+        );
+        assert!(f.contains("kernel WARNING at console line 7"), "{f}");
+        assert!(f.contains("last console lines:\n    last line"), "{f}");
     }
 
     #[test]
