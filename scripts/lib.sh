@@ -32,6 +32,18 @@ inputs_key() {
     } | sha256sum | cut -c1-16
 }
 
+# What a kernel output folder holds, for run summaries: `write_identity OUT SOURCE_TREE DESCRIPTION`
+# writes OUT/identity: a hash of the Image and the installed modules, and where they came from (for
+# a git tree its commit, "-dirty" when tracked files differ from it).
+write_identity() {
+    local out=$1 src=$2 what=$3 git=""
+    if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+        git="git $(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || echo none)"
+        [ -z "$(git -C "$src" status --porcelain --untracked-files=no 2>/dev/null | head -1)" ] || git="$git-dirty"
+    fi
+    echo "Image+modules $(inputs_key "$out/Image" "$out/modules"), ${what}${git:+, $git}" > "$out/identity"
+}
+
 # Private apt configuration that ignores the host's apt state: `private_apt NAME ARCH SUITE...`
 # sets APT_CONFIG for the caller. Suites are Debian suite names (trixie, trixie-backports, sid, bookworm).
 private_apt() {

@@ -12,6 +12,7 @@ mod report;
 mod runner;
 mod scenario;
 mod transport;
+mod verdict;
 mod vm;
 
 use std::path::PathBuf;
@@ -244,6 +245,7 @@ fn run_main_job(common: &Common) -> Result<ExitCode> {
         p.image.release,
         qemu_version(&p)
     );
+    println!("  kernel         {}", p.image.identity);
     println!(
         "  boot to ready  {}",
         o.ready_after
@@ -265,13 +267,16 @@ fn run_main_job(common: &Common) -> Result<ExitCode> {
     }
     println!("  kernel reports {}", o.findings.len());
     println!("  console        {}", o.console_log.display());
-    match &r.failure {
-        None => {
+    match (r.verdict(), &r.failure) {
+        (runner::Verdict::Pass, _) => {
             println!("verdict: PASS");
             Ok(ExitCode::SUCCESS)
         }
-        Some(why) => {
-            println!("verdict: FAIL\n{why}");
+        (_, why) => {
+            println!(
+                "verdict: FAIL\n{}",
+                why.as_deref().unwrap_or("(no reason recorded)")
+            );
             Ok(ExitCode::FAILURE)
         }
     }
@@ -306,6 +311,7 @@ fn test(
     let matrix = common.kernel.len() > 1;
     let started = std::time::Instant::now();
     let mut results = Vec::new();
+    let mut booted = Vec::new();
     for kernel in &common.kernel {
         // One folder per kernel when there are several.
         let out = match matrix {
@@ -323,6 +329,10 @@ fn test(
             }
         }
         let p = runner::prepare(&opts)?;
+        booted.push(format!(
+            "# kernel {kernel}: {} ({})",
+            p.image.release, p.image.identity
+        ));
         let total = selected.len() * repeat as usize;
         let runs = selected
             .iter()
@@ -345,6 +355,9 @@ fn test(
     print!("{}", runner::write_reports(&results, &common.out, &junit)?);
     if matrix {
         print!("{}", runner::matrix_table(&results));
+    }
+    for line in &booted {
+        println!("{line}");
     }
     let failed = results.iter().filter(|r| r.verdict().fails_run()).count();
     let known = results
@@ -369,19 +382,14 @@ fn test(
 fn list_scenarios() -> Result<ExitCode> {
     for s in scenario::all()? {
         println!("{:<32} {}", s.name, s.purpose);
-        for v in [None, Some("fixture"), Some("kasan")] {
-            if let Some(e) = s.expectation(v) {
-                println!(
-                    "{:<32}   {} on {}: {}",
-                    "",
-                    if e.strict {
-                        "expected failure"
-                    } else {
-                        "known failure"
-                    },
-                    v.unwrap_or("stock"),
-                    e.reason
-                );
+        for (v, e) in s.expectations() {
+            let word = match &e.kind {
+                scenario::MarkKind::Race(rate) => format!("known race ({rate})"),
+                _ => e.word().to_string(),
+            };
+            println!("{:<32}   {word} on {v}: {}", "", e.reason);
+            for ev in &e.evidence {
+                println!("{:<32}     evidence: {ev}", "");
             }
         }
     }
@@ -545,11 +553,35 @@ fn bench_boot(common: &Common, count: u32, plugin_overhead: bool) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// sideband's own log lines at info; third-party crates (vfio-user's handshake, vhost-user) only
+/// at warn and above; `-v` shows everything down to debug (the transports' chatter), `RUST_LOG`
+/// overrides both.
+const QUIET_LOG_FILTER: &str = "warn,sideband=info,sideband_device=info";
+
+fn init_logging(verbose: bool) {
+    let default = if verbose { "debug" } else { QUIET_LOG_FILTER };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).init();
+}
+
+impl Cmd {
+    /// Whether the command was given `-v`.
+    fn verbose(&self) -> bool {
+        match self {
+            Cmd::Setup(c)
+            | Cmd::Run(c)
+            | Cmd::Boot { common: c, .. }
+            | Cmd::BenchBoot { common: c, .. } => c.verbose,
+            Cmd::Test { common, .. } => common.verbose,
+            _ => false,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     // A panic in any backend thread ends the run with its message (see `fatal`).
     fatal::install();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    init_logging(cli.command.verbose());
     let result = match &cli.command {
         Cmd::Setup(c) => setup(c),
         Cmd::Run(c) => run_main_job(c),

@@ -14,6 +14,7 @@ use crate::image::{self, Image, KernelChoice};
 use crate::paths;
 use crate::report::{junit, ktap};
 use crate::scenario::{self, Expectation};
+
 use crate::vm::dt;
 use crate::vm::machine::{DeviceSet, Machine};
 use crate::vm::plugin::{self, FaultAt, PluginPlan, RunningPlugin};
@@ -94,57 +95,46 @@ pub struct ScenarioResult {
     pub failure: Option<String>,
     /// The kernel it ran on (`7.3`, `7.3+fixture`, a tree).
     pub kernel: String,
-    /// What the scenario's header expects of this kernel.
-    pub expected: Option<Expectation>,
+    /// The judgement of all of it against the header.
+    pub verdict: Verdict,
     /// What the emulated devices judge wrong in the run (SMMU faults, DSP ring errors,
     /// controller errors), with the backend's figures; not part of `failure`.
     pub device_problems: Vec<crate::devices::DeviceProblem>,
 }
 
-/// A scenario's result judged against its expectation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Passed, as expected.
-    Pass,
-    /// Failed unexpectedly.
-    Fail,
-    /// Failed as its header says it does on this kernel (the reason).
-    KnownFailure(String),
-    /// A `known-failure` that passed: the defect did not show (the reason it was marked).
-    Fixed(String),
-    /// An `expect-failure` that passed: the harness missed what the kernel was built to show.
-    MissedExpected(String),
-}
-
-impl Verdict {
-    /// Whether this verdict fails the run.
-    pub fn fails_run(&self) -> bool {
-        matches!(self, Verdict::Fail | Verdict::MissedExpected(_))
-    }
-
-    /// A short word for tables.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Fail => "FAIL",
-            Verdict::KnownFailure(_) => "known-fail",
-            Verdict::Fixed(_) => "pass (known failure did not show)",
-            Verdict::MissedExpected(_) => "FAIL (expected to fail, passed)",
-        }
-    }
-}
+pub use crate::verdict::Verdict;
 
 impl ScenarioResult {
-    /// The verdict: the failure (or pass) against the header's expectation for this kernel.
+    /// The verdict: the failure (or pass) judged against the header's marks for this kernel.
     pub fn verdict(&self) -> Verdict {
-        match (&self.failure, &self.expected) {
-            (None, None) => Verdict::Pass,
-            (Some(_), None) => Verdict::Fail,
-            (Some(_), Some(e)) => Verdict::KnownFailure(e.reason.clone()),
-            (None, Some(e)) if e.strict => Verdict::MissedExpected(e.reason.clone()),
-            (None, Some(e)) => Verdict::Fixed(e.reason.clone()),
-        }
+        self.verdict.clone()
     }
+}
+
+/// Kernel reports the header expects (`# expect-report:`) are not failures: they move out of
+/// the outcome's findings and are listed as requests-style lines instead.
+fn take_expected_reports(
+    header: &scenario::Scenario,
+    outcome: &mut session::BootOutcome,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    outcome.findings.retain(|f| {
+        let expected = header.expected_reports.iter().any(|e| {
+            e.kind == f.kind.name()
+                && e.pattern
+                    .as_ref()
+                    .is_none_or(|re| f.evidence.iter().any(|l| re.is_match(l)))
+        });
+        if expected {
+            seen.push(format!(
+                "expected kernel report ({}): {}",
+                f.kind,
+                f.evidence.first().map_or("", |l| l.as_str())
+            ));
+        }
+        !expected
+    });
+    seen
 }
 
 /// A ready-to-boot image plus the DTB for the devices attached.
@@ -174,7 +164,11 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     let header = scenario::select(&[scenario.to_string()])?
         .pop()
         .context("scenario vanished")?;
-    let expected = header.expectation(opts.kernel.variant()).cloned();
+    let expected: Vec<Expectation> = header
+        .expectations_for(opts.kernel.variant())
+        .into_iter()
+        .cloned()
+        .collect();
     let mut devices = opts.devices;
     devices.adsp_mhi |= header.adsp_mhi;
     let opts = &RunOptions {
@@ -225,8 +219,8 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
             .unwrap_or_default(),
     };
     eprintln!(
-        "[sideband] scenario {scenario}: booting {}",
-        p.image.release
+        "[sideband] scenario {scenario}: booting {} ({})",
+        p.image.release, p.image.identity
     );
     // The control socket (`sideband ctl`) and the progress line run beside the boot.
     let ctl_path = ctl::socket_path(&opts.out_dir);
@@ -239,7 +233,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     let qemu = AtomicU32::new(0);
     let stop = AtomicBool::new(false);
     let handle = |req: &str| running.control(req, qemu.load(Ordering::Relaxed));
-    let outcome = std::thread::scope(|sc| {
+    let mut outcome = std::thread::scope(|sc| {
         // A panic there must end the boot with its message, not unwind out of the scope.
         sc.spawn(|| crate::fatal::contain(|| ctl::server::serve(&listener, &stop, &handle)));
         if opts.progress {
@@ -289,10 +283,42 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     for line in &devices {
         eprintln!("[sideband] scenario {scenario}: {line}");
     }
-    let failure = match (outcome.failure(), backend_failures.is_empty()) {
-        (f, true) => f,
-        (None, false) => Some(backend_failures.join("\n")),
-        (Some(f), false) => Some(format!("{}\n{f}", backend_failures.join("\n"))),
+    requests.extend(take_expected_reports(&header, &mut outcome));
+    let (allowed, device_problems): (Vec<_>, Vec<_>) = device_problems
+        .into_iter()
+        .partition(|p| header.allowed_device.iter().any(|k| k == p.kind.name()));
+    requests.extend(
+        allowed
+            .iter()
+            .map(|p| format!("allowed device judgement: {p}")),
+    );
+    let console: Vec<String> = std::fs::read_to_string(&outcome.console_log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let kernel = opts.kernel.to_string();
+    let (verdict, why_not_known) = crate::verdict::judge(
+        &crate::verdict::Run {
+            kernel: &kernel,
+            outcome: &outcome,
+            backend_failures: &backend_failures,
+            device_problems: &device_problems,
+            console: &console,
+        },
+        &expected,
+    );
+    let mut reasons: Vec<String> = why_not_known.into_iter().collect();
+    reasons.extend(backend_failures.iter().cloned());
+    reasons.extend(
+        device_problems
+            .iter()
+            .map(|p| format!("the devices judge: {p}")),
+    );
+    reasons.extend(outcome.failure());
+    let failure = match verdict {
+        Verdict::Pass => None,
+        _ => Some(reasons.join("\n")),
     };
     // The capture of a failed scenario is evidence: name it with the failure.
     let failure = match (failure, &pcap) {
@@ -305,8 +331,8 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         devices,
         requests,
         failure,
-        kernel: opts.kernel.to_string(),
-        expected,
+        kernel,
+        verdict,
         device_problems,
     };
     for p in &result.device_problems {
@@ -446,10 +472,6 @@ pub fn write_reports(
             failure: r.failure.clone(),
             todo: match r.verdict() {
                 Verdict::KnownFailure(why) => Some(format!("known failure on {}: {why}", r.kernel)),
-                Verdict::Fixed(why) => Some(format!(
-                    "known failure on {} did not show, remove its marker if the kernel is fixed: {why}",
-                    r.kernel
-                )),
                 _ => None,
             },
         })
@@ -498,6 +520,9 @@ pub fn write_reports(
                 "expected to fail on this kernel, but passed".to_string(),
                 why,
             )),
+            Verdict::NotReproduced(why) => {
+                Some(("the known failure did not reproduce".to_string(), why))
+            }
             _ => r
                 .failure
                 .as_ref()

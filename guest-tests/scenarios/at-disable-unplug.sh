@@ -5,6 +5,7 @@
 # device lock the disconnect holds, and the disconnect waits for qdev_mutex: an AB-BA deadlock,
 # every run. Stock 7.3 takes no device lock there and recovers.
 # expect-failure: fixture: usb_offload_put waits for the device lock the unplug's disconnect holds, which waits for qdev_mutex (AB-BA); hung task
+#   evidence: report hung-task usb_offload_put
 . /guest-tests/lib/offload.sh
 . /guest-tests/lib/at.sh
 ktap_begin 7

@@ -6,6 +6,7 @@
 # __usb_queue_reset_device; the DSP got the indication and released everything; the headset
 # comes back and a new offloaded stream is bit-exact.
 # expect-failure: fixture: the DSP's disable answering the reset's indication reaches usb_offload_put, which waits for the device lock the reset worker holds; hung task
+#   evidence: report hung-task usb_offload_put
 . /guest-tests/lib/offload.sh
 . /guest-tests/lib/hid.sh
 . /guest-tests/lib/trace.sh

@@ -5,6 +5,7 @@
 # guest must take back what it mapped for that enable and serve the restarted DSP: a new stream
 # bit-exact.
 # known-failure: stock, fixture: qmi_stop_session leaves the substream opened; re-enable gets -EBUSY until replug (guide §5e)
+#   evidence: ktap new_stream_bit_exact internal status -16
 . /guest-tests/lib/offload.sh
 . /guest-tests/lib/dmesg.sh
 . /guest-tests/lib/at.sh

@@ -1,6 +1,7 @@
 # capture: ordinary (not offloaded) capture through snd-usb-audio: arecord takes one second of
 # the headset's counter source, which must arrive without a missing or changed sample.
-# known-failure: stock, fixture, kasan: snd-usb-audio's retire_capture_urb moves hwptr_done past a packet before it copies the packet into the ring buffer, so a reader on another CPU can take the chunk unwritten (zeros just after a period boundary); intermittent, about 1 run in 20; never with variant snd-usb-fixes
+# known-race: stock, fixture, kasan: 2 in 30: snd-usb-audio's retire_capture_urb moves hwptr_done past a packet before it copies the packet into the ring buffer, so a reader on another CPU can take the chunk unwritten (zeros just after a period boundary); never with variant snd-usb-fixes
+#   evidence: ktap capture_counter_bit_exact break at sample
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
 

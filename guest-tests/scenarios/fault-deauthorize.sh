@@ -1,6 +1,7 @@
 # fault-deauthorize: while the DSP streams, authorized=0 on the headset unbinds every interface
 # under the device lock; authorized=1 brings it back.
 # expect-failure: fixture: usb_offload_put re-takes the USB device lock the unbind holds (seed 001); hung task
+#   evidence: report hung-task usb_offload_put
 . /guest-tests/lib/offload.sh
 ktap_begin 7
 ktap_offload_started

@@ -3,6 +3,7 @@
 # so the driver's wait for it should end at once; stock 7.3's qmi_stop_session never wakes the
 # waiter, so the disconnect sits out its full 10 s (§5e).
 # known-failure: stock, fixture: qmi_stop_session does not wake disconnect_wq; the disconnect waits its full 10 s (guide §5e)
+#   evidence: ktap disconnect_prompt the disconnect took (9|1[0-9])\.[0-9]s after the DSP's BYE
 . /guest-tests/lib/offload.sh
 ktap_begin 6
 ktap_offload_started

@@ -1,6 +1,7 @@
 # fault-dsp-bye: while the DSP streams, it says QRTR BYE (a clean restart on a link that stays up)
 # and comes back. Same expectations as fault-dsp-crash; same known stock 7.3 defect.
 # known-failure: stock, fixture: qmi_stop_session leaves the substream opened; re-enable gets -EBUSY until replug (guide §5e)
+#   evidence: ktap new_stream_bit_exact internal status -16
 . /guest-tests/lib/offload.sh
 ktap_begin 5
 ktap_offload_started

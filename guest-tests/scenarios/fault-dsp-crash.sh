@@ -3,6 +3,7 @@
 # and serve the restarted DSP the same substream again. Stock 7.3 refuses the re-enable with
 # -EBUSY until the device is re-enumerated (§5e: qmi_stop_session leaves subs->opened set).
 # known-failure: stock, fixture: qmi_stop_session leaves the substream opened; re-enable gets -EBUSY until replug (guide §5e)
+#   evidence: ktap new_stream_bit_exact internal status -16
 . /guest-tests/lib/offload.sh
 ktap_begin 5
 ktap_offload_started

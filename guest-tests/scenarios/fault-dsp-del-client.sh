@@ -1,6 +1,7 @@
 # fault-dsp-del-client: while the DSP streams, its client socket closes (QRTR DEL_CLIENT, then
 # BYE) and the DSP comes back. Same expectations and known defect as fault-dsp-crash.
 # known-failure: stock, fixture: qmi_stop_session leaves the substream opened; re-enable gets -EBUSY until replug (guide §5e)
+#   evidence: ktap new_stream_bit_exact internal status -16
 . /guest-tests/lib/offload.sh
 ktap_begin 5
 ktap_offload_started

@@ -4,6 +4,8 @@
 # The guest's UAUDIO service must refuse each (no answer, or a failure status), log nothing
 # alarming, and still enable a good stream bit-exactly.
 # known-failure: stock, fixture, kasan: the guest's QMI layer takes a request whose last TLV claims more bytes than the message holds (qmi_decode reads the element's own size and ignores the TLV length) and grants the stream; a header msg_len larger than the payload is not checked either
+#   evidence: ktap refused_tlv-overrun accepted: tlv-overrun request
+#   evidence: ktap refused_header-length accepted: header-length request
 . /guest-tests/lib/offload.sh
 . /guest-tests/lib/dmesg.sh
 ktap_begin 7

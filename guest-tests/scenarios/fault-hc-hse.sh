@@ -4,6 +4,7 @@
 # it handed over. Then the guest re-probes the controller (PCI remove and rescan): the removal
 # must tell the DSP, the headset returns and a new offloaded stream is bit-exact.
 # known-failure: stock, fixture: xhci_irq only halts on HSE (no usb_hc_died), so the offload driver never learns its stream died and the DSP is not told until the PCI device is removed
+#   evidence: ktap dsp_told_after_hse
 . /guest-tests/lib/offload.sh
 . /guest-tests/lib/dmesg.sh
 ktap_begin 10

@@ -2,6 +2,7 @@
 # interface, which holds the card (the driver core holds the parent USB device's lock, §5f).
 # Recovery re-authorizes the headset, so every interface is probed afresh.
 # expect-failure: fixture: usb_offload_put re-takes the USB device lock the unbind holds (seed 001); hung task
+#   evidence: report hung-task usb_offload_put
 . /guest-tests/lib/offload.sh
 ktap_begin 7
 ktap_offload_started

@@ -2,6 +2,7 @@
 # control interface (the one that holds the card) releases snd-usb-audio in the caller's context,
 # under the device lock (§5f). Recovery rebinds the driver by re-authorizing the headset.
 # expect-failure: fixture: usb_offload_put re-takes the USB device lock the unbind holds (seed 001); hung task
+#   evidence: report hung-task usb_offload_put
 . /guest-tests/lib/offload.sh
 ktap_begin 7
 ktap_offload_started

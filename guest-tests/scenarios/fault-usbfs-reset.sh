@@ -2,6 +2,7 @@
 # has no reset hooks, so the reset force-unbinds it under the device lock (guest-driver.md §5f):
 # the offload driver sends DISCONNECT and waits for the DSP's disable. The guest must recover.
 # expect-failure: fixture: usb_offload_put re-takes the USB device lock the unbind holds (seed 001); hung task
+#   evidence: report hung-task usb_offload_put
 . /guest-tests/lib/offload.sh
 . /guest-tests/lib/trace.sh
 ktap_begin 8

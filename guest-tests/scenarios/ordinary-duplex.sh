@@ -2,7 +2,10 @@
 # whatever headset profile the run chose (UAC1 full speed, UAC2, UAC2 with implicit feedback):
 # aplay's counter pattern reaches the headset bit for bit, and arecord gets the headset's
 # counter source without a missing or changed sample.
-# known-failure: stock, fixture, kasan: snd-usb-audio's low-latency playback takes a chunk from the ring buffer and submits its URB later with no lock shared by the start, ack and completion paths, so a completion on another CPU can submit a later chunk first (two URBs swapped at stream start); intermittent, about 1 run in 15 beside another guest; never with variant snd-usb-fixes; and the capture race of scenario capture
+# known-race: stock, fixture, kasan: 7 in 80 (beside another guest): snd-usb-audio's low-latency playback takes a chunk from the ring buffer and submits its URB later with no lock shared by the start, ack and completion paths, so a completion on another CPU can submit a later chunk first (two URBs swapped at stream start); never with variant snd-usb-fixes
+#   evidence: backend check-counter .*the counter pattern broke
+# known-race: stock, fixture, kasan: 2 in 30: snd-usb-audio's retire_capture_urb moves hwptr_done past a packet before it copies the packet into the ring buffer, so a reader on another CPU can take the chunk unwritten (zeros just after a period boundary); never with variant snd-usb-fixes
+#   evidence: ktap capture_counter_bit_exact break at sample
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
 

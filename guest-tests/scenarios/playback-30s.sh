@@ -1,7 +1,8 @@
 # playback-30s: 30 s of ordinary playback at 48 kHz/16-bit stereo. Run it with a headset whose
 # clock is off nominal (--headset headset-uac2:ppm=+100) to exercise snd-usb-audio's feedback
 # handling: no xrun in aplay, and every sample recorded bit for bit, with no gap.
-# known-failure: stock, fixture, kasan: snd-usb-audio's low-latency playback takes a chunk from the ring buffer and submits its URB later with no lock shared by the start, ack and completion paths, so a completion on another CPU can submit a later chunk first (two URBs swapped at stream start); intermittent, about 1 run in 15 beside another guest; never with variant snd-usb-fixes
+# known-race: stock, fixture, kasan: 7 in 80 (beside another guest): snd-usb-audio's low-latency playback takes a chunk from the ring buffer and submits its URB later with no lock shared by the start, ack and completion paths, so a completion on another CPU can submit a later chunk first (two URBs swapped at stream start); never with variant snd-usb-fixes
+#   evidence: backend check-counter .*the counter pattern broke
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
 

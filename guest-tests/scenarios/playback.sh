@@ -1,7 +1,8 @@
 # playback: ordinary (not offloaded) playback through snd-usb-audio: aplay sends a counter
 # pattern to the emulated headset at 48 kHz/16-bit and at 96 kHz/24-bit stereo; the backend
 # checks each recording bit for bit. The card must list the formats the headset offers.
-# known-failure: stock, fixture, kasan: snd-usb-audio's low-latency playback takes a chunk from the ring buffer and submits its URB later with no lock shared by the start, ack and completion paths, so a completion on another CPU can submit a later chunk first (two URBs swapped at stream start); intermittent, about 1 run in 15 beside another guest; never with variant snd-usb-fixes
+# known-race: stock, fixture, kasan: 7 in 80 (beside another guest): snd-usb-audio's low-latency playback takes a chunk from the ring buffer and submits its URB later with no lock shared by the start, ack and completion paths, so a completion on another CPU can submit a later chunk first (two URBs swapped at stream start); never with variant snd-usb-fixes
+#   evidence: backend check-counter .*the counter pattern broke
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
 

@@ -3,7 +3,8 @@
 # after the scenario asks, and the DSP's disable goes out right after. Whether the fixture kernel
 # deadlocks depends on where the timer lands; `sideband test timer-disable-unplug --kernel
 # 7.3+fixture` run many times measures how often a timer hits the window.
-# known-failure: fixture: deadlocks when the timer lands in the window between the release's state check and usb_offload_put's device lock
+# known-race: fixture: depends on the delay (not measured): deadlocks when the timer lands in the window between the release's state check and usb_offload_put's device lock
+#   evidence: report hung-task usb_offload_put
 . /guest-tests/lib/offload.sh
 . /guest-tests/lib/args.sh
 ktap_begin 6

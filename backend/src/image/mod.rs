@@ -106,6 +106,9 @@ pub struct Image {
     pub initramfs: PathBuf,
     /// `uname -r` of the kernel.
     pub release: String,
+    /// What exactly boots: a hash of the Image and the installed modules, and their source (a
+    /// git tree's commit, `-dirty` when edited), from the kernel folder's `identity` file.
+    pub identity: String,
 }
 
 impl Image {
@@ -193,11 +196,15 @@ pub fn ensure(choice: &KernelChoice) -> Result<Image> {
         .context("kernel output has no kernelrelease")?
         .trim()
         .to_string();
+    let identity = std::fs::read_to_string(kernel_dir.join("identity"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "identity unknown (no identity file)".into());
     Ok(Image {
         qemu,
         kernel_dir,
         initramfs,
         release,
+        identity,
     })
 }
 

@@ -112,12 +112,12 @@ impl MhiFunction {
                 let replies = match n {
                     Notice::Started(IPCR_DL) if self.mhi.is_running(IPCR_UL) && !self.link_up => {
                         self.link_up = true;
-                        log::info!("MHI: the guest started IPCR; the DSP's QRTR link is up");
+                        log::debug!("MHI: the guest started IPCR; the DSP's QRTR link is up");
                         self.handler.on_connect()
                     }
                     Notice::Stopped(IPCR_UL | IPCR_DL) if self.link_up => {
                         self.link_up = false;
-                        log::info!("MHI: the guest stopped IPCR; the DSP's QRTR link is down");
+                        log::debug!("MHI: the guest stopped IPCR; the DSP's QRTR link is down");
                         self.handler.on_disconnect();
                         Vec::new()
                     }

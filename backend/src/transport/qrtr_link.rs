@@ -174,7 +174,7 @@ fn serve_connection<H: PacketHandler>(
     if let Some(mut h) = crate::fatal::lock(handler, "QRTR handler") {
         h.on_disconnect();
     }
-    log::info!("QRTR link: guest side closed");
+    log::debug!("QRTR link: guest side closed");
 }
 
 #[cfg(test)]

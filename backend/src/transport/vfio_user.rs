@@ -163,7 +163,7 @@ impl<M: PciModel> ServerBackend for Glue<M> {
         size: u64,
         fd: Option<File>,
     ) -> io::Result<()> {
-        log::info!(
+        log::debug!(
             "DMA_MAP {address:#x}+{size:#x} offset {offset:#x} flags {flags:?} fd {}",
             fd.is_some()
         );
@@ -175,7 +175,7 @@ impl<M: PciModel> ServerBackend for Glue<M> {
     }
 
     fn dma_unmap(&mut self, flags: DmaUnmapFlags, address: u64, size: u64) -> io::Result<()> {
-        log::info!("DMA_UNMAP {address:#x}+{size:#x} flags {flags:?}");
+        log::debug!("DMA_UNMAP {address:#x}+{size:#x} flags {flags:?}");
         // QEMU sets bit 1 (Linux's VFIO_DMA_UNMAP_FLAG_ALL) for unmap-all, which the crate names
         // GET_DIRTY_PAGE_INFO; decide by the flag bits QEMU uses, not by the crate's names.
         if flags.bits() & 0b110 != 0 {
@@ -187,7 +187,7 @@ impl<M: PciModel> ServerBackend for Glue<M> {
     }
 
     fn reset(&mut self) -> io::Result<()> {
-        log::info!("device reset");
+        log::debug!("device reset");
         self.msix.clear();
         self.with_model(|m| m.reset());
         Ok(())
@@ -293,7 +293,7 @@ impl VfioUserFunction {
             .name("vfio-user".into())
             .spawn(move || loop {
                 match server.run(&mut glue) {
-                    Ok(()) => log::info!("vfio-user client disconnected"),
+                    Ok(()) => log::debug!("vfio-user client disconnected"),
                     Err(e) => log::error!("vfio-user connection ended: {e}"),
                 }
                 glue.dma.unmap(0, 0);

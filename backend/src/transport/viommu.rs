@@ -299,8 +299,8 @@ impl ViommuServer {
                     return;
                 }
                 match daemon.wait() {
-                    Ok(()) => log::info!("virtio-iommu: QEMU disconnected"),
-                    Err(e) => log::info!("virtio-iommu: connection ended: {e}"),
+                    Ok(()) => log::debug!("virtio-iommu: QEMU disconnected"),
+                    Err(e) => log::debug!("virtio-iommu: connection ended: {e}"),
                 }
             })?;
         Ok(ViommuServer {

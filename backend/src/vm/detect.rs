@@ -32,6 +32,43 @@ pub enum FindingKind {
     WorkqueueLockup,
 }
 
+impl FindingKind {
+    /// Every kind, for lookups by name.
+    pub const ALL: &'static [FindingKind] = &[
+        FindingKind::Panic,
+        FindingKind::Oops,
+        FindingKind::Bug,
+        FindingKind::Warning,
+        FindingKind::Lockdep,
+        FindingKind::HungTask,
+        FindingKind::Kasan,
+        FindingKind::AtomicSleep,
+        FindingKind::SoftLockup,
+        FindingKind::WorkqueueLockup,
+    ];
+
+    /// The stable short name scenario headers use (`# expect-report: KIND`, `report KIND`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FindingKind::Panic => "panic",
+            FindingKind::Oops => "oops",
+            FindingKind::Bug => "bug",
+            FindingKind::Warning => "warning",
+            FindingKind::Lockdep => "lockdep",
+            FindingKind::HungTask => "hung-task",
+            FindingKind::Kasan => "kasan",
+            FindingKind::AtomicSleep => "atomic-sleep",
+            FindingKind::SoftLockup => "soft-lockup",
+            FindingKind::WorkqueueLockup => "workqueue-lockup",
+        }
+    }
+
+    /// The kind with this short name.
+    pub fn from_name(name: &str) -> Option<FindingKind> {
+        Self::ALL.iter().copied().find(|k| k.name() == name)
+    }
+}
+
 impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

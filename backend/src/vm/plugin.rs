@@ -573,7 +573,7 @@ fn serve_conn(s: &Shared, conn: UnixStream) {
         return;
     }
     if line.starts_with("hello ") {
-        log::info!("plugin connected: {}", line.trim());
+        log::debug!("plugin connected: {}", line.trim());
         if let Some(mut c) = crate::fatal::lock(&s.control, "plugin control") {
             *c = Some(conn);
         }
