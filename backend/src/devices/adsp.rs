@@ -31,6 +31,9 @@ pub enum OnIndication {
     /// Stop the stream and keep it enabled: the disable goes out when a scenario asks for it
     /// (`stream-disable`), as a DSP that answers late.
     Hold,
+    /// A broken DSP: keep streaming and never answer, so it goes on touching the rings after the
+    /// guest unmaps them (the harness's SMMU-fault self-test).
+    KeepStreaming,
 }
 
 impl std::str::FromStr for OnIndication {
@@ -41,7 +44,10 @@ impl std::str::FromStr for OnIndication {
             "bye" => OnIndication::Bye,
             "ignore" => OnIndication::Ignore,
             "hold" => OnIndication::Hold,
-            _ => bail!("'{s}': the DSP answers an indication with disable, bye, ignore or hold"),
+            "keep-streaming" => OnIndication::KeepStreaming,
+            _ => bail!(
+                "'{s}': the DSP answers an indication with disable, bye, ignore, hold or keep-streaming"
+            ),
         })
     }
 }
@@ -166,8 +172,10 @@ impl Adsp {
                         "dev_event {} (DISCONNECT) slot {}",
                         ind.dev_event, ind.slot_id
                     ));
-                    if let Some(stop) = self.stop_engine.as_mut() {
-                        (stop.0)();
+                    if self.on_indication != OnIndication::KeepStreaming {
+                        if let Some(stop) = self.stop_engine.as_mut() {
+                            (stop.0)();
+                        }
                     }
                     let now = self.now();
                     match self.on_indication {
@@ -182,6 +190,9 @@ impl Adsp {
                         }
                         OnIndication::Hold => {
                             self.note("the DSP holds its disable until asked".into());
+                        }
+                        OnIndication::KeepStreaming => {
+                            self.note("the DSP keeps streaming and never answers".into());
                         }
                         OnIndication::Ignore => {
                             self.note("the DSP ignores the indication".into());
@@ -552,7 +563,7 @@ impl RunningAdsp {
         ))
     }
 
-    /// `dsp-on-indication disable|bye|ignore|hold`: how the DSP answers the next indications.
+    /// `dsp-on-indication disable|bye|ignore|hold|keep-streaming`: how the DSP answers the next indications.
     pub fn set_on_indication(&self, mode: OnIndication) -> Result<String> {
         let mut a = self.lock()?;
         a.on_indication = mode;

@@ -307,7 +307,7 @@ impl RunningDevices {
             _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
                 Some(answer) => answer,
                 None => anyhow::bail!(
-                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore|hold, port-suspends PORT, hc-error hse|hce|gone, hc-revive, dsp-raw enable|disable|tlv-overrun|header-length|unknown-message|no-enable card=N ..., sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off, host-stall MS COUNT EVERY_MS, selftest-panic; 'A; B' runs both; '! REQUEST' must fail)"
+                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore|hold|keep-streaming, port-suspends PORT, hc-error hse|hce|gone, hc-revive, dsp-raw enable|disable|tlv-overrun|header-length|unknown-message|no-enable card=N ..., sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off, host-stall MS COUNT EVERY_MS, selftest-panic; 'A; B' runs both; '! REQUEST' must fail)"
             ),
             },
         }

@@ -491,6 +491,10 @@ impl StreamEngine {
     /// Consumes events, queues packets; returns what to write on the controller.
     pub fn service<M: GuestMemory>(&mut self, mem: &M, smmu: &mut SmmuTable) -> Vec<Action> {
         let mut actions = Vec::new();
+        // After a fault the stream is dead: touching the rings again would fault on every service.
+        if self.last_fault.is_some() {
+            return actions;
+        }
         if let Some(erdp) = self.consume_events(mem, smmu) {
             actions.push(Action::Erdp {
                 interrupter: self.interrupter,
@@ -918,6 +922,15 @@ mod tests {
         assert!(e.is_stopped());
         assert_eq!(e.last_fault().unwrap().iova, 0x10a000);
         assert_eq!(smmu.faults().1, 1, "the SMMU counted it too");
+        for _ in 0..100 {
+            assert!(e.service(&mem, &mut smmu).is_empty());
+        }
+        assert_eq!(
+            e.stats().smmu_faults,
+            1,
+            "a dead stream touches nothing more"
+        );
+        assert_eq!(smmu.faults().1, 1);
     }
 
     /// A 128 KiB transfer buffer at IOVA 0x200000: room for two packets of the largest size.
