@@ -5,7 +5,7 @@
 # known-failure: stock, fixture: qmi_stop_session does not wake disconnect_wq; the disconnect waits its full 10 s (guide §5e)
 #   evidence: ktap disconnect_prompt the disconnect took (9|1[0-9])\.[0-9]s after the DSP's BYE
 . /guest-tests/lib/offload.sh
-ktap_begin 6
+ktap_begin 7
 ktap_offload_started
 sbctl dsp-on-indication bye
 t0=$(cut -d' ' -f1 /proc/uptime)

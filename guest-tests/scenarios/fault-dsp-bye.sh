@@ -3,7 +3,7 @@
 # known-failure: stock, fixture: qmi_stop_session leaves the substream opened; re-enable gets -EBUSY until replug (guide §5e)
 #   evidence: ktap new_stream_bit_exact internal status -16
 . /guest-tests/lib/offload.sh
-ktap_begin 5
+ktap_begin 6
 ktap_offload_started
 ktap_ask dsp_restarted dsp-bye
 ktap_dsp_released

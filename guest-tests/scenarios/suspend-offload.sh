@@ -10,6 +10,7 @@
 # adsp-link: mhi
 # known-failure: stock, fixture: usb_offload_put refuses while offload_pm_locked; the usage count outlives the stream, the root hub skips its suspend ("device offloaded") and xhci-pci fails system suspend with -EBUSY, now and at every later suspend (guide §5g)
 #   evidence: ktap headset_suspended_again device offloaded, skip suspend
+#   evidence: ktap suspended_and_resumed hcd_pci_suspend returns -16
 . /guest-tests/lib/offload.sh
 ktap_begin 9
 suspends() { sbctl port-suspends 1 >/dev/null; echo "${SB_ANSWER%% *}"; }

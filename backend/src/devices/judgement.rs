@@ -81,9 +81,13 @@ pub struct DspFigures {
     pub streams: u64,
     /// Events the DSP consumed from its event rings.
     pub events: u64,
-    /// Of those, the errors: completion codes other than Success, Short Packet, Missed Service
-    /// and Ring Underrun, and events that are not transfer events.
+    /// Of those, the errors nothing explains: completion codes other than Success, Short Packet,
+    /// Missed Service, Ring Underrun, USB Transaction Error (a headset unplugged mid-stream, an
+    /// `xact-errors` request) and Stopped (the guest's Stop Endpoint), and events that are not
+    /// transfer events.
     pub ring_errors: u64,
+    /// The first such event's completion code (0: not a transfer event).
+    pub first_ring_error_code: Option<u8>,
     /// SMMU translation faults (a stream stops at its first).
     pub smmu_faults: u64,
     /// The run's first fault.
@@ -95,7 +99,10 @@ impl DspFigures {
     pub fn add_stream(&mut self, s: &EngineStats, fault: Option<Fault>) {
         self.streams += 1;
         self.events += s.events;
-        self.ring_errors += s.errors;
+        self.ring_errors += s.unexplained_errors;
+        if self.first_ring_error_code.is_none() {
+            self.first_ring_error_code = s.first_unexplained_code;
+        }
         self.smmu_faults += s.smmu_faults;
         if self.first_fault.is_none() {
             self.first_fault = fault;
@@ -173,8 +180,11 @@ pub fn judge(f: &DeviceFigures) -> Vec<DeviceProblem> {
         problem(
             DeviceProblemKind::DspRingError,
             format!(
-                "adsp: {} error event(s) on the DSP's event ring, of {} event(s) in {} stream(s)",
-                dsp.ring_errors, dsp.events, dsp.streams
+                "adsp: {} error event(s) on the DSP's event ring (the first with completion code {}), of {} event(s) in {} stream(s)",
+                dsp.ring_errors,
+                dsp.first_ring_error_code.unwrap_or_default(),
+                dsp.events,
+                dsp.streams
             ),
         );
     }
@@ -261,7 +271,9 @@ mod tests {
         dsp.add_stream(
             &EngineStats {
                 events: 100,
-                errors: 2,
+                errors: 7,
+                unexplained_errors: 2,
+                first_unexplained_code: Some(5),
                 smmu_faults: 1,
                 ..EngineStats::default()
             },
@@ -271,6 +283,8 @@ mod tests {
             &EngineStats {
                 events: 50,
                 errors: 1,
+                unexplained_errors: 1,
+                first_unexplained_code: Some(3),
                 smmu_faults: 1,
                 ..EngineStats::default()
             },
@@ -286,7 +300,7 @@ mod tests {
         );
         assert_eq!(
             p[1].to_string(),
-            "dsp-ring-error: adsp: 3 error event(s) on the DSP's event ring, of 150 event(s) in 2 stream(s)"
+            "dsp-ring-error: adsp: 3 error event(s) on the DSP's event ring (the first with completion code 5), of 150 event(s) in 2 stream(s)"
         );
         assert_eq!(p.len(), 2);
     }
@@ -369,6 +383,7 @@ mod tests {
                 streams: 1,
                 events: 1,
                 ring_errors: 1,
+                first_ring_error_code: Some(5),
                 smmu_faults: 1,
                 first_fault: None,
             },

@@ -27,6 +27,10 @@ const CC_SUCCESS: u32 = 1;
 const CC_SHORT_PACKET: u32 = 13;
 const CC_RING_UNDERRUN: u32 = 14;
 const CC_MISSED_SERVICE: u32 = 23;
+const CC_USB_TRANSACTION_ERROR: u32 = 4;
+const CC_STOPPED: u32 = 26;
+const CC_STOPPED_LENGTH_INVALID: u32 = 27;
+const CC_STOPPED_SHORT_PACKET: u32 = 28;
 /// TDs in flight at most: 25 ms of audio at one packet per microframe, enough to ride out a
 /// late service call of the backend's clock (the transfer buffer's size may allow fewer; the
 /// 255 usable TRBs of the ring are the hard limit).
@@ -74,6 +78,12 @@ pub struct EngineStats {
     pub underruns: u64,
     /// Events with any other completion code.
     pub errors: u64,
+    /// Of those, the ones neither the bus nor the guest explains: not USB Transaction Error (a
+    /// headset that went away, a noisy link) and not Stopped (the guest's Stop Endpoint), and
+    /// events that are no transfer event's. A DSP on a sound controller sees none.
+    pub unexplained_errors: u64,
+    /// The first unexplained event's completion code (0 for an event that is no transfer event).
+    pub first_unexplained_code: Option<u8>,
     /// Samples written into the transfer buffer.
     pub samples: u64,
     /// SMMU faults: accesses the driver no longer mapped.
@@ -441,6 +451,11 @@ impl StreamEngine {
         true
     }
 
+    fn unexplained(&mut self, code: u8) {
+        self.stats.unexplained_errors += 1;
+        self.stats.first_unexplained_code.get_or_insert(code);
+    }
+
     fn fault(&mut self, f: Fault) -> bool {
         log::warn!(
             "DSP: SMMU fault at IOVA {:#x} ({:?}); the stream stops",
@@ -559,10 +574,20 @@ impl StreamEngine {
                     _ => {
                         self.stats.errors += 1;
                         self.outstanding = self.outstanding.saturating_sub(1);
+                        if !matches!(
+                            code,
+                            CC_USB_TRANSACTION_ERROR
+                                | CC_STOPPED
+                                | CC_STOPPED_LENGTH_INVALID
+                                | CC_STOPPED_SHORT_PACKET
+                        ) {
+                            self.unexplained(code as u8);
+                        }
                     }
                 }
             } else {
                 self.stats.errors += 1;
+                self.unexplained(0);
             }
             self.dequeue += 1;
             if self.dequeue == self.events.size / TRB_LEN as u32 || self.dequeue == RING_TRBS {
@@ -729,6 +754,30 @@ mod tests {
         let b: Vec<u8> = dws.iter().flat_map(|d| d.to_le_bytes()).collect();
         mem.write_slice(&b, GuestAddress(RAM + 0x1000 + index * 16))
             .unwrap();
+    }
+
+    #[test]
+    fn transaction_errors_and_stopped_events_are_errors_the_bus_explains() {
+        let (mem, mut smmu, res) = setup();
+        let mut e = StreamEngine::new(&res, 24, 2, 1000, EP);
+        e.service(&mem, &mut smmu);
+        for (i, code) in [
+            CC_USB_TRANSACTION_ERROR,
+            CC_STOPPED,
+            5,
+            CC_STOPPED_LENGTH_INVALID,
+            3,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            post_event(&mem, i as u64, 1, code);
+        }
+        e.service(&mem, &mut smmu);
+        let s = e.stats();
+        assert_eq!(s.errors, 5);
+        assert_eq!(s.unexplained_errors, 2, "TRB Error and Babble");
+        assert_eq!(s.first_unexplained_code, Some(5));
     }
 
     #[test]
