@@ -8,7 +8,7 @@
 # count across the first suspend (usb_offload_put returns -EAGAIN while offload_pm_locked, §5g), so
 # the root hub counts as offloaded, skips its suspend, and xhci-pci fails every later suspend too.
 # adsp-link: mhi
-# known-failure: stock, fixture: usb_offload_put refuses while offload_pm_locked; the usage count outlives the stream, the root hub skips its suspend ("device offloaded") and xhci-pci fails system suspend with -EBUSY, now and at every later suspend (guide §5g)
+# known-failure: stock: usb_offload_put refuses while offload_pm_locked; the usage count outlives the stream, the root hub skips its suspend ("device offloaded") and xhci-pci fails system suspend with -EBUSY, now and at every later suspend (guide §5g)
 #   evidence: ktap headset_suspended_again device offloaded, skip suspend
 #   evidence: ktap suspended_and_resumed hcd_pci_suspend returns -16
 . /guest-tests/lib/offload.sh

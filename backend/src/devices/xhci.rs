@@ -11,7 +11,7 @@ use sideband_device::pci::{classify_bar0, Bar0Target, XhciPciFunction, BAR0_SIZE
 use sideband_device::usb::BusTime;
 use sideband_device::xhci::regs::{iman, op, rt, usbsts, OP_BASE, RT_BASE};
 use sideband_device::xhci::{Config, Controller, InterruptSink};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
@@ -332,6 +332,13 @@ impl XhciClock {
                     };
                     if selftest.swap(false, Ordering::Relaxed) {
                         panic!("{SELFTEST_PANIC}");
+                    }
+                    // No guest RAM mapped: QEMU has gone (its connection's end unmaps all), and
+                    // a controller left running would only fail its next DMA as a Host System
+                    // Error the run never caused.
+                    if mem.num_regions() == 0 {
+                        last = last.max(now);
+                        continue;
                     }
                     let plan = CatchUp::plan(last, now);
                     figures
