@@ -20,10 +20,8 @@ ktap_offload_started() {
 ktap_indication_answered() { ktap_ask indication_answered expect-indication; }
 # ktap_dsp_released: the DSP's stream stopped and the SMMU has no mapping left.
 ktap_dsp_released() {
-    # The release (unmaps, interrupter removal) follows the disable response; give it a moment.
-    _tries=50
-    while ! sbctl expect-released && [ $_tries -gt 0 ]; do sleep 0.2; _tries=$((_tries - 1)); done
-    if [ $_tries -gt 0 ] || sbctl expect-released; then ktap_ok dsp_released
+    # The release (unmaps, interrupter removal) follows the disable response: wait for it, bounded.
+    if wait_until 10 sbctl expect-released; then ktap_ok dsp_released
     else ktap_fail dsp_released "$SB_ANSWER"; fi
 }
 # ktap_headset_back: the headset is enumerated again and the offload driver took it.
@@ -41,6 +39,22 @@ ktap_new_stream_exact() {
     else
         ktap_fail new_stream_bit_exact "$SB_ANSWER"
     fi
+}
+# stat_of KEY: the first number after "KEY": in $SB_ANSWER (the JSON of `sbctl stats`), e.g.
+# errors (the DSP's stream) or intervals_served (the headset); empty when there is none.
+stat_of() { echo "$SB_ANSWER" | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2; }
+# primary_interrupts: the interrupts the controller raised on its primary interrupter (0, the
+# guest's own event ring), from $SB_ANSWER (`sbctl stats`); empty when it has raised none yet.
+primary_interrupts() {
+    echo "$SB_ANSWER" | grep -o '{[^{}]*"interrupter":0[,}][^{}]*}' | grep -o '"interrupts":[0-9]*' | cut -d: -f2
+}
+# stream_progressed SERVED: `sbctl stats` shows the DSP's stream active and the headset served
+# more than SERVED intervals (sets $served to the figure).
+stream_progressed() {
+    sbctl stats || return 1
+    served=$(stat_of intervals_served)
+    case "$SB_ANSWER" in *'"active":true'*) ;; *) return 1 ;; esac
+    [ "${served:-0}" -gt "$1" ]
 }
 # ktap_recovered: the 4 recovery cases after a fault that made the driver tear the stream down.
 ktap_recovered() {

@@ -10,7 +10,7 @@ sbctl dsp-on-indication hold
 uptime_ms() { awk '{printf "%d\n", $1 * 1000}' /proc/uptime; }
 t0=$(uptime_ms)
 ktap_ask unplugged unplug 1
-sbctl sleep 4000
+sbctl sleep 4000 # the subject: the DSP holds its disable back for 4 s
 if sbctl ! expect-streaming; then ktap_ok dsp_stopped_at_the_indication
 else ktap_fail dsp_stopped_at_the_indication "$SB_ANSWER"; fi
 ktap_ask late_disable_answered stream-disable

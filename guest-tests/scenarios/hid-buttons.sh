@@ -22,7 +22,8 @@ fi
 grep -A8 'sideband' /proc/bus/input/devices | sed 's/^/# /'
 press() { # NAME CODE TEST [REQUEST]
     read_events /tmp/ev 6 # MSC_SCAN, KEY, SYN for the press and again for the release
-    sleep 1               # the reader opens the device: usbhid starts polling 0x83
+    # Once the reader has the device open, usbhid polls 0x83 and the events reach the reader.
+    wait_until 10 has_open "$reader" "/dev/input/$event" || echo "# the reader did not open /dev/input/$event"
     [ -z "$4" ] || echo "SIDEBAND-CTL $4"
     echo "SIDEBAND-CTL button $1"
     wait_until 15 size_at_least /tmp/ev 144

@@ -7,9 +7,12 @@
 . /guest-tests/lib/headset.sh
 . /guest-tests/lib/hid.sh
 . /guest-tests/lib/trace.sh
+. /guest-tests/lib/ctl.sh
 
 RESET='reset [a-z]+-speed USB device number'
 reset_seen() { dmesg | grep -qE "$RESET"; }
+# control_inode: the inode of the card's control node (devtmpfs makes a new one for a new card).
+control_inode() { ls -i "/dev/snd/controlC$card" 2>/dev/null | awk '{print $1}'; }
 
 card=""
 ktap_begin 5
@@ -22,8 +25,11 @@ else
 fi
 cat "/dev/input/${event:-event0}" >/dev/null 2>&1 &
 holder=$!
+wait_until 10 has_open "$holder" "/dev/input/${event:-event0}" || echo "# the holder did not open /dev/input/${event:-event0}"
+inode_before=$(control_inode)
 echo "SIDEBAND-CTL stream-enable card=$card pcm=0 dir=playback rate=48000 bits=16 ch=2"
-sleep 1
+# The backend runs requests in order: this answer comes once the enable is done (bounded).
+sbctl stats || echo "# no answer after stream-enable: $SB_ANSWER"
 echo "SIDEBAND-CTL xact-errors 0x83 on"
 echo "SIDEBAND-CTL expect-indication"
 if wait_until 30 reset_seen; then
@@ -32,7 +38,10 @@ else
     ktap_fail usbhid_queued_reset "no reset line within 30 s of the transaction errors"
 fi
 echo "SIDEBAND-CTL xact-errors 0x83 off"
-sleep 2
+# The reset unbinds snd-usb-audio and binds it again: wait (bounded) for a card whose control node
+# is not the old one; if none comes, headset_back below says so.
+card_replaced() { find_card && [ "$(control_inode)" != "$inode_before" ]; }
+wait_until 30 card_replaced || echo "# no new card within 30 s of the reset"
 card=""
 if wait_for_headset 30; then ktap_ok headset_back; else ktap_fail headset_back "the headset's card did not come back after the reset"; fi
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null

@@ -27,7 +27,7 @@ if reset_seen; then ktap_fail no_reset_before "the device was reset before any f
 # Keep the input device open so usbhid keeps its interrupt URB on 0x83 in flight.
 cat "/dev/input/${event:-event0}" >/dev/null 2>&1 &
 holder=$!
-sleep 1
+wait_until 10 has_open "$holder" "/dev/input/${event:-event0}" || echo "# the holder did not open /dev/input/${event:-event0}"
 start=$(uptime_s)
 echo "SIDEBAND-CTL xact-errors 0x83 on"
 if wait_until 30 reset_seen; then
@@ -40,7 +40,10 @@ else
     ktap_fail usbhid_queued_reset "no '$RESET' line within 30 s of the transaction errors"
 fi
 echo "SIDEBAND-CTL xact-errors 0x83 off"
-sleep 2
+# The reset unbinds snd-usb-audio and binds it again: wait (bounded) for a card whose control node
+# is not the old one; if none comes, headset_back and card_recreated below say so.
+card_replaced() { find_card && [ "$(control_inode)" != "$inode_before" ]; }
+wait_until 30 card_replaced || echo "# no new card within 30 s of the reset"
 card=""
 if wait_for_headset 30; then ktap_ok headset_back; else ktap_fail headset_back "the headset's card did not come back after the reset"; fi
 inode_after=$(control_inode)
@@ -54,7 +57,7 @@ kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 event=""
 if wait_until 10 find_hid_input; then
     read_events /tmp/ev 6
-    sleep 1
+    wait_until 10 has_open "$reader" "/dev/input/$event" || echo "# the reader did not open /dev/input/$event"
     echo "SIDEBAND-CTL button vol-up"
     wait_until 15 size_at_least /tmp/ev 144
     kill "$reader" 2>/dev/null; wait "$reader" 2>/dev/null

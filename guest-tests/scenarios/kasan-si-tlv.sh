@@ -2,8 +2,9 @@
 # UAUDIO request decoder has a 46-byte buffer for a 48-byte structure, so decoding that TLV writes
 # 2 bytes past it (guide §4.3). Only a KASAN kernel sees that: `--kernel 7.3+kasan` reports
 # slab-out-of-bounds; elsewhere the stream must simply work, and the disable (same TLVs) too.
-# known-failure: kasan: the UAUDIO request decoder writes past its 46-byte buffer when TLV 0x14 is present (guide §4.3); KASAN slab-out-of-bounds in qmi_decode_basic_elem
+# known-failure: kasan: the UAUDIO request decoder writes past its 46-byte buffer when TLV 0x14 is present (guide §4.3); KASAN slab-out-of-bounds in qmi_decode_basic_elem; the disable with the same TLV is refused as on stock
 #   evidence: report kasan qmi_decode
+#   evidence: ktap stream_disabled status 1
 # known-failure: stock, fixture: the disable that carries the same TLV 0x14 is refused (status 1, internal status 3), so the stream stays enabled; observed, cause not yet located
 #   evidence: ktap stream_disabled status 1
 . /guest-tests/lib/offload.sh

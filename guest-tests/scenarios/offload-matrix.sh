@@ -4,6 +4,7 @@
 # stop leaves an SMMU mapping behind, faults, or a recording does not match).
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/headset.sh
+. /guest-tests/lib/ctl.sh
 
 card=""
 ktap_begin 2
@@ -21,8 +22,9 @@ while [ $i -lt 20 ]; do
     echo "SIDEBAND-CTL stream-disable"
     i=$((i + 1))
 done
-# The requests run on the host one after the other; wait until the last disable freed the PCM.
+# The requests run on the host one after the other (a failed one fails the run); the answer to an
+# asked request comes after all of them (bounded), and then the last disable has freed the PCM.
 play_briefly() { sb-pattern 480 | aplay -q -D "hw:$card,0" -t raw -f S16_LE -r 48000 -c 2 >/dev/null 2>&1; }
-sleep 5
-if wait_until 120 play_briefly; then ktap_ok twenty_starts_and_stops; else ktap_fail twenty_starts_and_stops "hw:$card,0 stayed busy"; fi
+if SB_CTL_TIMEOUT=120 sbctl stats && wait_until 30 play_briefly; then ktap_ok twenty_starts_and_stops
+else ktap_fail twenty_starts_and_stops "hw:$card,0 stayed busy or the backend did not answer: $SB_ANSWER"; fi
 ktap_end
