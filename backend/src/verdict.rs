@@ -386,6 +386,33 @@ mod tests {
     }
 
     #[test]
+    fn the_new_detector_kinds_are_parts_a_mark_must_explain() {
+        let hse = "# x: y\n# known-failure: stock: the DSP is not told\n\
+                   #   evidence: ktap dsp_told_after_hse\n";
+        let ktap = "KTAP version 1\n1..1\nnot ok 1 dsp_told_after_hse\n";
+        let console = [
+            "[  9.0] xhci_hcd 0000:00:02.0: WARNING: Host System Error",
+            "[  9.5] usb 1-1: device descriptor read/64, error -71",
+        ];
+        let o = outcome(End::Finished, ktap, &console);
+        let kinds: Vec<&str> = o.findings.iter().map(|f| f.kind.name()).collect();
+        assert_eq!(kinds, ["xhci-error", "usb-enum-error"]);
+        assert_eq!(
+            judged(hse, None, &o, &console),
+            Verdict::Fail,
+            "the kernel's reports are not explained by a ktap case"
+        );
+        let explained = "# x: y\n# known-failure: stock: the DSP is not told\n\
+                         #   evidence: ktap dsp_told_after_hse\n\
+                         #   evidence: report xhci-error Host System Error\n\
+                         #   evidence: report usb-enum-error\n";
+        assert!(matches!(
+            judged(explained, None, &o, &console),
+            Verdict::KnownFailure(_)
+        ));
+    }
+
+    #[test]
     fn a_hung_task_explains_the_deadlocked_end() {
         let fx = "# x: y\n# expect-failure: fixture: AB-BA\n#   evidence: report hung-task usb_offload_put\n";
         let console = [

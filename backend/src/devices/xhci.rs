@@ -336,18 +336,16 @@ impl XhciClock {
                     // No guest RAM mapped: QEMU has gone (its connection's end unmaps all), and
                     // a controller left running would only fail its next DMA as a Host System
                     // Error the run never caused.
-                    if mem.num_regions() == 0 {
-                        last = last.max(now);
-                        continue;
-                    }
-                    let plan = CatchUp::plan(last, now);
-                    figures
-                        .lost_microframes
-                        .fetch_add(plan.lost, Ordering::Relaxed);
-                    for uf in plan.ticks() {
-                        x.controller.tick(&*mem, BusTime(uf));
-                        if plan.hook_after(uf) {
-                            hook(&mut x, &mem);
+                    if mem.num_regions() > 0 {
+                        let plan = CatchUp::plan(last, now);
+                        figures
+                            .lost_microframes
+                            .fetch_add(plan.lost, Ordering::Relaxed);
+                        for uf in plan.ticks() {
+                            x.controller.tick(&*mem, BusTime(uf));
+                            if plan.hook_after(uf) {
+                                hook(&mut x, &mem);
+                            }
                         }
                     }
                     last = last.max(now);
