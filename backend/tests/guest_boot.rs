@@ -781,7 +781,7 @@ fn an_smmu_fault_by_the_dsp_fails_a_scenario_the_guest_passed() {
 fn kernel_warning_fails_the_run() {
     assert_fails_with(
         &["test", "-s", "selftest-warning"],
-        &["kernel WARNING at console line", "lkdtm_WARNING"],
+        &["kernel WARNING (warning) at console line", "lkdtm_WARNING"],
     );
 }
 
@@ -790,7 +790,7 @@ fn hung_task_fails_the_run() {
     assert_fails_with(
         &["test", "-s", "selftest-hung-task"],
         &[
-            "hung task at console line",
+            "hung task (hung-task) at console line",
             "blocked for more than",
             "lkdtm_HUNG_TASK",
         ],
@@ -825,7 +825,7 @@ fn lockdep_report_fails_the_run() {
     assert_fails_with(
         &["test", "-s", "selftest-lockdep"],
         &[
-            "lockdep report at console line",
+            "lockdep report (lockdep) at console line",
             "possible circular locking dependency",
             "sideband_fixture_",
         ],
@@ -902,7 +902,7 @@ fn each_console_detector_fails_the_run_on_its_line_and_an_info_line_passes() {
     ];
     for (kind, named, line) in kinds {
         let append = format!("sideband.kmsg={kind}");
-        let at = format!("{named} at console line");
+        let at = format!("{named} ({kind}) at console line");
         assert_fails_with(
             &["test", "-s", "selftest-kmsg", "--append", &append],
             &[

@@ -182,7 +182,12 @@ impl BootOutcome {
             } else {
                 String::new()
             };
-            reasons.push(format!("{} at console line {}{again}:", f.kind, f.line_no));
+            reasons.push(format!(
+                "{} ({}) at console line {}{again}:",
+                f.kind,
+                f.kind.name(),
+                f.line_no
+            ));
             // The first reports carry their evidence; later ones just their first line.
             let lines = match i {
                 0 => super::detect::EVIDENCE_LINES,
@@ -544,7 +549,10 @@ mod tests {
             ),
             "{f}"
         );
-        assert!(f.contains("kernel WARNING at console line 7"), "{f}");
+        assert!(
+            f.contains("kernel WARNING (warning) at console line 7"),
+            "{f}"
+        );
         assert!(f.contains("last console lines:\n    last line"), "{f}");
     }
 
@@ -563,6 +571,9 @@ mod tests {
             repeats: 0,
         });
         let f = o.failure().unwrap();
-        assert!(f.contains("kernel WARNING at console line 7"), "{f}");
+        assert!(
+            f.contains("kernel WARNING (warning) at console line 7"),
+            "{f}"
+        );
     }
 }
