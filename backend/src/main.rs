@@ -9,6 +9,7 @@ mod fatal;
 mod image;
 mod paths;
 mod report;
+mod request;
 mod runner;
 mod scenario;
 mod transport;
@@ -83,6 +84,7 @@ enum Cmd {
     },
     /// Send a request to a running boot's control socket (`stats`, `unplug 1`, ...); print the
     /// answer; exit 1 when the request failed.
+    #[command(after_help = request::help())]
     Ctl {
         /// The socket (default: OUT/sideband-ctl.sock).
         #[arg(long)]

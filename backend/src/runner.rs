@@ -13,6 +13,7 @@ use crate::devices::RunningDevices;
 use crate::image::{self, Image, KernelChoice};
 use crate::paths;
 use crate::report::{junit, ktap};
+use crate::request::Request;
 use crate::scenario::{self, Expectation};
 
 use crate::vm::dt;
@@ -239,16 +240,14 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         if opts.progress {
             sc.spawn(|| crate::fatal::contain(|| progress(&running, &stop)));
         }
-        let outcome = session::boot(&p.image, &spec, &mut |req, qemu_pid| {
+        let outcome = session::boot(&p.image, &spec, &mut |console, qemu_pid| {
             qemu.store(qemu_pid, Ordering::Relaxed);
-            // A request the scenario waits on (`?REQUEST`) is judged by the scenario.
-            let (req, asked) = match req.strip_prefix('?') {
-                Some(r) => (r, true),
-                None => (req, false),
-            };
-            let answer = match req.strip_prefix("at-arm ") {
-                Some(rest) => arm_at_run_time(fault_at.as_ref(), rest),
-                None => running.control(req, qemu_pid),
+            // A request the scenario waits on (`sbctl`) is judged by the scenario.
+            let (req, asked) = (console.text, console.asked);
+            let answer = match req.parse::<Request>() {
+                Ok(Request::AtArm(rest)) => arm_at_run_time(fault_at.as_ref(), &rest),
+                Ok(request) => running.execute(&request, qemu_pid),
+                Err(e) => Err(e),
             };
             match &answer {
                 Ok(a) => requests.push(format!("{req}: {a}")),
@@ -438,8 +437,8 @@ pub fn serve_plugin(
     }))?))
 }
 
-/// `at-arm TRIGGER ADDR[-END] [REQUEST...]` from a scenario: a trigger whose address only the
-/// guest knows (a module function, from /proc/kallsyms).
+/// `at-arm TRIGGER ADDR[-END] [REQUEST...]` from a scenario (`rest` is [`Request::AtArm`]'s
+/// text): a trigger whose address only the guest knows (a module function, from /proc/kallsyms).
 fn arm_at_run_time(fault_at: Option<&RunningPlugin>, rest: &str) -> Result<String> {
     let f = fault_at.context("at-arm needs the TCG plugin, which this boot did not load")?;
     let words: Vec<&str> = rest.split_whitespace().collect();

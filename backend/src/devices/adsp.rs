@@ -6,10 +6,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use sideband_device::adsp::uaudio::{errno_name, AudioFormat, Direction, Malformed, MemRegion};
+use sideband_device::adsp::uaudio::{errno_name, MemRegion};
 use sideband_device::adsp::{AdspLink, Event, State, StreamParams, StreamResources};
 use sideband_device::smmu::SmmuTable;
 
+use crate::request::RawKind;
 use crate::transport::mhi_link::MhiLink;
 use crate::transport::qrtr_link::{PacketHandler, QrtrLink};
 
@@ -36,19 +37,37 @@ pub enum OnIndication {
     KeepStreaming,
 }
 
+impl OnIndication {
+    /// Every mode, in the order the usage lists them.
+    pub const ALL: [OnIndication; 5] = [
+        OnIndication::Disable,
+        OnIndication::Bye,
+        OnIndication::Ignore,
+        OnIndication::Hold,
+        OnIndication::KeepStreaming,
+    ];
+
+    /// The request's word (`dsp-on-indication NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OnIndication::Disable => "disable",
+            OnIndication::Bye => "bye",
+            OnIndication::Ignore => "ignore",
+            OnIndication::Hold => "hold",
+            OnIndication::KeepStreaming => "keep-streaming",
+        }
+    }
+}
+
 impl std::str::FromStr for OnIndication {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "disable" => OnIndication::Disable,
-            "bye" => OnIndication::Bye,
-            "ignore" => OnIndication::Ignore,
-            "hold" => OnIndication::Hold,
-            "keep-streaming" => OnIndication::KeepStreaming,
-            _ => bail!(
+        match Self::ALL.into_iter().find(|m| m.name() == s) {
+            Some(m) => Ok(m),
+            None => bail!(
                 "'{s}': the DSP answers an indication with disable, bye, ignore, hold or keep-streaming"
             ),
-        })
+        }
     }
 }
 
@@ -328,58 +347,6 @@ pub struct RunningAdsp {
     link: Link,
 }
 
-fn parse_params(words: &[&str]) -> Result<StreamParams> {
-    let mut p = StreamParams {
-        card: 0,
-        pcm: 0,
-        direction: Direction::Playback,
-        audio_format: AudioFormat::S16Le as u32,
-        channels: 2,
-        rate: 48000,
-        xfer_buff_size: 0,
-        service_interval: None,
-    };
-    let mut card = None;
-    for w in words {
-        let (k, v) = w
-            .split_once('=')
-            .with_context(|| format!("'{w}' is not key=value"))?;
-        let num = || {
-            v.parse::<u32>()
-                .with_context(|| format!("{k}={v}: not a number"))
-        };
-        match k {
-            "card" => card = Some(u16::try_from(num()?).context("card out of range")?),
-            "pcm" => p.pcm = u8::try_from(num()?).context("pcm out of range")?,
-            "dir" => {
-                p.direction = match v {
-                    "playback" => Direction::Playback,
-                    "capture" => Direction::Capture,
-                    _ => bail!("dir={v}: playback or capture"),
-                }
-            }
-            "bits" => {
-                p.audio_format = match num()? {
-                    16 => AudioFormat::S16Le as u32,
-                    // The headset carries 24-bit samples in 3-byte subslots: ALSA's S24_3LE.
-                    24 => AudioFormat::S24_3Le as u32,
-                    32 => AudioFormat::S32Le as u32,
-                    b => bail!("bits={b}: 16, 24 or 32"),
-                }
-            }
-            "ch" => p.channels = num()?,
-            "rate" => p.rate = num()?,
-            "buffer" => p.xfer_buff_size = num()?,
-            "si" => p.service_interval = Some(num()?),
-            _ => {
-                bail!("unknown stream parameter '{k}' (card, pcm, dir, bits, ch, rate, buffer, si)")
-            }
-        }
-    }
-    p.card = card.context("stream needs card=N (the USB card's ALSA index)")?;
-    Ok(p)
-}
-
 /// Checks that each region's IOVA translates through the SMMU to the same guest-physical
 /// address the driver reported as its xHCI-side `dma` address.
 fn check_mappings(r: &StreamResources, smmu: &mut SmmuTable, endpoint: u32) -> Result<String> {
@@ -475,15 +442,14 @@ impl RunningAdsp {
         }
     }
 
-    /// `stream-enable card=N [pcm= dir= bits= ch= rate= buffer=]`: asks the guest's UAUDIO
+    /// `stream-enable card=N [pcm= dir= bits= ch= rate= buffer= si=]`: asks the guest's UAUDIO
     /// service for a stream and checks the answer against the SMMU.
     pub fn enable(
         &self,
-        words: &[&str],
+        params: StreamParams,
         smmu: Option<&Arc<Mutex<SmmuTable>>>,
         endpoint: u32,
     ) -> Result<String> {
-        let params = parse_params(words)?;
         self.wait("waiting for the UAUDIO service", |a| {
             matches!(a.link.client().state(), State::ServiceUp { .. }).then_some(())
         })?;
@@ -628,22 +594,12 @@ impl RunningAdsp {
     /// `dsp-raw KIND card=N [...]`: sends a stream request outside the client's bookkeeping
     /// and reports what the guest made of it within 3 s: no answer, or the status it answered
     /// with. KIND is `enable` or `disable` (well-formed), or a way to break an enable (see
-    /// [`Malformed`]).
-    pub fn raw_request(&self, kind: &str, params: &[&str]) -> Result<String> {
-        let params = parse_params(params)?;
+    /// [`RawKind`]).
+    pub fn raw_request(&self, kind: RawKind, params: StreamParams) -> Result<String> {
         let (request, broken) = match kind {
-            "enable" => (params.request(true), None),
-            "disable" => (params.request(false), None),
-            other => {
-                let k = Malformed::from_name(other).with_context(|| {
-                    let names: Vec<_> = Malformed::ALL.iter().map(|k| k.name()).collect();
-                    format!(
-                        "'{other}': a raw request is enable, disable or one of {}",
-                        names.join(", ")
-                    )
-                })?;
-                (params.request(true), Some(k))
-            }
+            RawKind::Enable => (params.request(true), None),
+            RawKind::Disable => (params.request(false), None),
+            RawKind::Malformed(k) => (params.request(true), Some(k)),
         };
         let (txn, packets) = {
             let mut a = self.lock()?;
@@ -694,29 +650,5 @@ impl RunningAdsp {
             None => "adsp: state lock poisoned".into(),
         });
         lines
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_parameters_parse_with_defaults_and_name_errors() {
-        let p = parse_params(&["card=1", "rate=96000", "bits=24"]).unwrap();
-        assert_eq!((p.card, p.rate, p.channels), (1, 96000, 2));
-        assert_eq!(p.audio_format, AudioFormat::S24_3Le as u32);
-        assert!(parse_params(&["rate=48000"])
-            .unwrap_err()
-            .to_string()
-            .contains("card=N"));
-        assert!(parse_params(&["card=1", "bits=20"])
-            .unwrap_err()
-            .to_string()
-            .contains("16, 24 or 32"));
-        assert!(parse_params(&["card=1", "volume=3"])
-            .unwrap_err()
-            .to_string()
-            .contains("unknown stream parameter"));
     }
 }

@@ -1,41 +1,19 @@
-//! Requests that make the headset misbehave on purpose or press its buttons: `button NAME`,
-//! `xact-errors EP COUNT|on|off` and `stall EP COUNT|on|off` (EP an endpoint address with its
-//! direction bit, e.g. 0x83 for the HID interrupt IN endpoint); and `host-stall MS COUNT EVERY_MS`,
-//! the host not running the controller for MS ms, COUNT times, EVERY_MS apart.
+//! Handlers of the requests that make the headset misbehave on purpose or press its buttons
+//! (`button`, `xact-errors`, `stall`; EP an endpoint address with its direction bit, e.g. 0x83
+//! for the HID interrupt IN endpoint) and of `host-stall`, the host not running the controller
+//! for MS ms, COUNT times, EVERY_MS apart. The grammar is crate::request.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sideband_device::usb::hid::Button;
 use sideband_device::usb::{Fault, FaultSpan};
 
 use super::usb::RunningUsb;
 
-/// A fault or button request, or `None` when `words` is not one.
-pub(super) fn control(usb: &RunningUsb, words: &[&str]) -> Option<Result<String>> {
-    match words {
-        ["button", name] => Some(button(usb, name)),
-        ["xact-errors", ep, span] => Some(fault(usb, Fault::TransactionError, ep, span)),
-        ["stall", ep, span] => Some(fault(usb, Fault::Stall, ep, span)),
-        ["host-stall", ms, count, every] => Some(host_stalls(usb, ms, count, every)),
-        ["button" | "xact-errors" | "stall" | "host-stall", ..] => Some(Err(anyhow::anyhow!(
-            "usage: button vol-up|vol-down|mute|play-pause, xact-errors EP COUNT|on|off, stall EP COUNT|on|off, host-stall MS COUNT EVERY_MS"
-        ))),
-        _ => None,
-    }
-}
-
 /// Host stalls: the controller (its clock, the DSP on that clock, its MMIO) stops for `ms`,
 /// as when the host does not schedule the backend; from a background thread, so the request
 /// returns at once and the stalls land while the next requests run.
-fn host_stalls(usb: &RunningUsb, ms: &str, count: &str, every: &str) -> Result<String> {
-    let number = |what: &str, v: &str, max: u64| -> Result<u64> {
-        match v.parse::<u64>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => anyhow::bail!("host-stall: bad {what} '{v}' (1..={max})"),
-        }
-    };
-    let ms = number("stall length in ms", ms, 1000)?;
-    let count = number("count", count, 100)?;
-    let every = number("period in ms", every, 60_000)?.max(ms);
+pub(super) fn host_stalls(usb: &RunningUsb, ms: u64, count: u64, every: u64) -> Result<String> {
+    let every = every.max(ms);
     usb.stall_host(
         std::time::Duration::from_millis(ms),
         count,
@@ -46,8 +24,8 @@ fn host_stalls(usb: &RunningUsb, ms: &str, count: &str, every: &str) -> Result<S
     ))
 }
 
-fn button(usb: &RunningUsb, name: &str) -> Result<String> {
-    let button: Button = name.parse()?;
+/// `button NAME`: a press and a release report.
+pub(super) fn button(usb: &RunningUsb, button: Button) -> Result<String> {
     let mut h = usb
         .headset()
         .0
@@ -65,29 +43,13 @@ fn button(usb: &RunningUsb, name: &str) -> Result<String> {
     ))
 }
 
-/// Parses `0x83`, `83` (hex without the prefix is not accepted: it reads as decimal) or `131`.
-fn parse_endpoint(ep: &str) -> Result<u8> {
-    let parsed = match ep.strip_prefix("0x").or_else(|| ep.strip_prefix("0X")) {
-        Some(hex) => u8::from_str_radix(hex, 16),
-        None => ep.parse(),
-    };
-    parsed.with_context(|| format!("bad endpoint address '{ep}' (e.g. 0x83)"))
-}
-
-fn parse_span(span: &str) -> Result<FaultSpan> {
-    Ok(match span {
-        "on" => FaultSpan::UntilCleared,
-        "off" => FaultSpan::Next(0),
-        n => FaultSpan::Next(
-            n.parse()
-                .with_context(|| format!("bad count '{n}' (a number, on or off)"))?,
-        ),
-    })
-}
-
-fn fault(usb: &RunningUsb, fault: Fault, ep: &str, span: &str) -> Result<String> {
-    let address = parse_endpoint(ep)?;
-    let span = parse_span(span)?;
+/// `xact-errors` / `stall`: `fault` on endpoint `address` for `span`.
+pub(super) fn fault(
+    usb: &RunningUsb,
+    fault: Fault,
+    address: u8,
+    span: FaultSpan,
+) -> Result<String> {
     let mut h = usb
         .headset()
         .0
@@ -119,20 +81,6 @@ fn fault(usb: &RunningUsb, fault: Fault, ep: &str, span: &str) -> Result<String>
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_and_spans_parse() {
-        assert_eq!(parse_endpoint("0x83").unwrap(), 0x83);
-        assert_eq!(parse_endpoint("131").unwrap(), 0x83);
-        assert!(parse_endpoint("0x183").is_err());
-        assert!(parse_endpoint("ep3").is_err());
-        assert_eq!(parse_span("on").unwrap(), FaultSpan::UntilCleared);
-        assert_eq!(parse_span("off").unwrap(), FaultSpan::Next(0));
-        assert_eq!(parse_span("12").unwrap(), FaultSpan::Next(12));
-        assert!(parse_span("-1").is_err());
-    }
-
     #[test]
     fn requests_reach_the_headset() {
         use crate::vm::machine::DeviceSet;

@@ -19,10 +19,14 @@ pub use stats::progress_line;
 
 use std::sync::Mutex;
 
+pub use adsp::OnIndication;
+
+use crate::request::{Request, StreamSpec};
 use crate::transport::viommu::{ViommuServer, ViommuStats};
 use crate::vm::machine::{DeviceSet, Sockets, Q6USB_ENDPOINT};
 use adsp::RunningAdsp;
 use cpu::CpuMark;
+use sideband_device::usb::Fault;
 use usb::RunningUsb;
 
 /// The device servers of one boot; dropping it removes the sockets.
@@ -120,197 +124,174 @@ impl RunningDevices {
         stats::stats(self.usb.as_ref(), self.started)
     }
 
-    /// Executes a request from a guest scenario (see `vm::session::CONTROL_MARKER`). A request
-    /// written `! REQUEST` must fail: it succeeds with the error it got.
+    /// Parses one request line (crate::request) and executes it: the control socket's, a
+    /// plugin trigger's action, the tests'.
     pub fn control(&self, request: &str, qemu_pid: u32) -> Result<String> {
-        if let Some(inner) = request.strip_prefix('!') {
-            return match self.control(inner.trim(), qemu_pid) {
+        self.execute(&request.parse()?, qemu_pid)
+    }
+
+    /// Executes a parsed request: the one dispatch of every verb. `! REQUEST` succeeds with the
+    /// error it got; `A; B` runs in order and the first failure stops.
+    pub fn execute(&self, request: &Request, qemu_pid: u32) -> Result<String> {
+        use Request as R;
+        match request {
+            R::MustFail(inner) => match self.execute(inner, qemu_pid) {
                 Ok(a) => Err(anyhow::anyhow!("expected to fail, but it succeeded: {a}")),
                 Err(e) => Ok(format!("failed as expected: {e:#}")),
-            };
-        }
-        // `A; B`: requests in order (a fault action that needs two steps); the first failure stops.
-        if request.contains(';') {
-            let mut answers = Vec::new();
-            for part in request.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-                answers.push(self.control(part, qemu_pid)?);
-            }
-            return Ok(answers.join("; "));
-        }
-        let words: Vec<&str> = request.split_whitespace().collect();
-        match words.as_slice() {
-            [verb @ ("unplug" | "plug"), port] => {
-                let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
-                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
-                usb.hotplug(verb, port)
-            }
-            ["stream-enable", params @ ..] => {
-                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
-                let table = self.viommu.as_ref().map(|v| &v.smmu.table);
-                let answer = adsp.enable(params, table, Q6USB_ENDPOINT)?;
-                let (Some(usb), Some(r)) = (self.usb.as_ref(), adsp.resources()) else {
-                    return Ok(answer);
-                };
-                let irq = usb.check_against_controller(&r)?;
-                Ok(format!("{answer}; {irq}"))
-            }
-            [verb @ ("stream-play" | "stream-capture"), n] => {
-                let n: u64 = n.parse().with_context(|| format!("bad sample count '{n}'"))?;
-                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
-                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
-                let smmu = self.viommu.as_ref().context("no SMMU in this boot")?.smmu.table.clone();
-                let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
-                let p = adsp.params().context("no enabled stream (stream-enable first)")?;
-                if *verb == "stream-play" {
-                    usb.play(&r, p.rate, p.channels, n, smmu)
-                } else {
-                    usb.capture(&r, p.rate, p.channels, n, smmu)
-                }
-            }
-            ["stream-start"] => {
-                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
-                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
-                let smmu = self.viommu.as_ref().context("no SMMU in this boot")?.smmu.table.clone();
-                let r = adsp.resources().context("no enabled stream (stream-enable first)")?;
-                let p = adsp.params().context("no enabled stream (stream-enable first)")?;
-                usb.start_stream(&r, p.rate, p.channels, smmu)
-            }
-            ["sleep", ms] => {
-                let ms: u64 = ms.parse().with_context(|| format!("bad milliseconds '{ms}'"))?;
-                if ms > 10_000 {
-                    anyhow::bail!("sleep {ms}: at most 10000 ms");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(ms));
+            },
+            R::Sequence(parts) => Ok(parts
+                .iter()
+                .map(|p| self.execute(p, qemu_pid))
+                .collect::<Result<Vec<_>>>()?
+                .join("; ")),
+            R::AtArm(_) => anyhow::bail!(
+                "at-arm is a console request (the runner arms the plugin it loaded), not one here"
+            ),
+            R::Stats => Ok(self.stats().to_string()),
+            R::Unplug(port) => self.usb()?.hotplug("unplug", *port),
+            R::Plug(port) => self.usb()?.hotplug("plug", *port),
+            R::CheckCounter(n) => self.usb()?.check_counter(*n),
+            R::ExpectHeadset(checks) => self.usb()?.expect_headset(checks),
+            R::CpuStart => self.cpu_start(qemu_pid),
+            R::CpuStop {
+                label,
+                audio_seconds,
+            } => self.cpu_stop(label, *audio_seconds, qemu_pid),
+            R::StreamEnable(spec) => self.stream_enable(spec),
+            R::StreamPlay(_) | R::StreamCapture(_) | R::StreamStart => self.stream_run(request),
+            R::ExpectStreaming => self.expect_streaming(),
+            R::ExpectReleased => self.expect_released(),
+            R::StreamDisable => self.stream_disable(),
+            R::ExpectIndication => self.adsp()?.expect_indication(),
+            R::DspCrash => self.stopping(|| self.adsp()?.crash()),
+            R::DspBye => self.stopping(|| self.adsp()?.bye(false)),
+            R::DspDelClient => self.stopping(|| self.adsp()?.bye(true)),
+            R::DspOnIndication(mode) => self.adsp()?.set_on_indication(*mode),
+            R::PortSuspends(port) => self.usb()?.port_suspends(*port),
+            R::HcError(kind) => self.usb()?.controller_error(*kind),
+            R::HcRevive => self.usb()?.controller_revive(),
+            R::DspRaw { kind, stream } => self.adsp()?.raw_request(*kind, stream.params()),
+            R::Sleep(ms) => {
+                std::thread::sleep(std::time::Duration::from_millis(*ms));
                 Ok(format!("slept {ms} ms"))
             }
-            ["unplug-after", ms, port] => {
-                let ms: u64 = ms.parse().with_context(|| format!("bad milliseconds '{ms}'"))?;
-                let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
-                self.usb
-                    .as_ref()
-                    .context("no xHCI in this boot")?
-                    .unplug_after(ms.min(10_000), port)
+            R::UnplugAfter { ms, port } => self.usb()?.unplug_after((*ms).min(10_000), *port),
+            R::Button(b) => faults::button(self.usb()?, *b),
+            R::XactErrors { ep, span } => {
+                faults::fault(self.usb()?, Fault::TransactionError, *ep, *span)
             }
-            ["hc-error", kind] => self
-                .usb
-                .as_ref()
-                .context("no xHCI in this boot")?
-                .controller_error(kind),
-            ["dsp-raw", kind, params @ ..] => self
-                .adsp
-                .as_ref()
-                .context("no ADSP in this boot")?
-                .raw_request(kind, params),
-            ["hc-revive"] => self
-                .usb
-                .as_ref()
-                .context("no xHCI in this boot")?
-                .controller_revive(),
-            ["port-suspends", port] => {
-                let port: u8 = port.parse().with_context(|| format!("bad port '{port}'"))?;
-                self.usb
-                    .as_ref()
-                    .context("no xHCI in this boot")?
-                    .port_suspends(port)
-            }
-            ["expect-streaming"] => {
-                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
-                if usb.streaming() {
-                    Ok("the DSP's stream is still running".into())
-                } else {
-                    anyhow::bail!("the DSP's stream is not running")
-                }
-            }
-            ["expect-released"] => {
-                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
-                if usb.streaming() {
-                    anyhow::bail!("the DSP's stream still runs");
-                }
-                match self.smmu_mappings() {
-                    0 => Ok("the DSP holds nothing: stream stopped, SMMU table empty".into()),
-                    n => anyhow::bail!("{n} SMMU mapping(s) are left after the release"),
-                }
-            }
-            ["dsp-on-indication", mode] => self
-                .adsp
-                .as_ref()
-                .context("no ADSP in this boot")?
-                .set_on_indication(mode.parse()?),
-            [verb @ ("dsp-bye" | "dsp-del-client")] => {
-                let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
-                let answer = self
-                    .adsp
-                    .as_ref()
-                    .context("no ADSP in this boot")?
-                    .bye(*verb == "dsp-del-client")?;
-                Ok(match stopped {
-                    Some(s) => format!("{s}; {answer}"),
-                    None => answer,
-                })
-            }
-            ["stream-disable"] => {
-                let adsp = self.adsp.as_ref().context("no ADSP in this boot")?;
-                let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
-                let answer = adsp.disable()?;
-                let left = self.smmu_mappings();
-                if left != 0 {
-                    anyhow::bail!("{answer}, but {left} SMMU mapping(s) are left");
-                }
-                let answer = format!("{answer}, SMMU table empty");
-                Ok(match stopped {
-                    Some(s) => format!("{s}; {answer}"),
-                    None => answer,
-                })
-            }
-            ["dsp-crash"] => {
-                let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
-                let answer = self.adsp.as_ref().context("no ADSP in this boot")?.crash()?;
-                Ok(match stopped {
-                    Some(s) => format!("{s}; {answer}"),
-                    None => answer,
-                })
-            }
-            ["stats"] => Ok(self.stats().to_string()),
-            ["selftest-panic"] => Ok(self
-                .usb
-                .as_ref()
-                .context("no xHCI in this boot")?
-                .selftest_panic()),
-            ["expect-indication"] => {
-                self.adsp.as_ref().context("no ADSP in this boot")?.expect_indication()
-            }
-            ["cpu-start"] => {
-                let mark = CpuMark::now(qemu_pid)?;
-                *self.cpu.lock().map_err(|_| anyhow::anyhow!("lock poisoned"))? = Some(mark);
-                Ok("CPU counters marked".into())
-            }
-            ["cpu-stop", label, audio_seconds] => {
-                let secs: f64 = audio_seconds.parse().with_context(|| format!("bad seconds '{audio_seconds}'"))?;
-                let start = self
-                    .cpu
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("lock poisoned"))?
-                    .take()
-                    .context("cpu-stop without cpu-start")?;
-                start.report(label, secs, qemu_pid)
-            }
-            ["expect-headset", words @ ..] => {
-                self.usb.as_ref().context("no xHCI in this boot")?.expect_headset(words)
-            }
-            ["check-counter", n] => {
-                let n: u64 = n
-                    .parse()
-                    .with_context(|| format!("bad sample count '{n}'"))?;
-                let usb = self.usb.as_ref().context("no xHCI in this boot")?;
-                usb.check_counter(n)
-            }
-            _ => match self.usb.as_ref().and_then(|u| faults::control(u, &words)) {
-                Some(answer) => answer,
-                None => anyhow::bail!(
-                "unknown request '{request}' (known: stats, unplug PORT, plug PORT, check-counter SAMPLES, expect-headset mute= volume=, cpu-start, cpu-stop LABEL AUDIO_SECONDS, stream-enable card=N ..., stream-play SAMPLES, stream-start, expect-streaming, expect-released, stream-capture SAMPLES, stream-disable, expect-indication, dsp-crash, dsp-bye, dsp-del-client, dsp-on-indication disable|bye|ignore|hold|keep-streaming, port-suspends PORT, hc-error hse|hce|gone, hc-revive, dsp-raw enable|disable|tlv-overrun|header-length|unknown-message|no-enable card=N ..., sleep MS, unplug-after MS PORT, button NAME, xact-errors EP COUNT|on|off, stall EP COUNT|on|off, host-stall MS COUNT EVERY_MS, selftest-panic; 'A; B' runs both; '! REQUEST' must fail)"
-            ),
-            },
+            R::Stall { ep, span } => faults::fault(self.usb()?, Fault::Stall, *ep, *span),
+            R::HostStall {
+                ms,
+                count,
+                every_ms,
+            } => faults::host_stalls(self.usb()?, *ms, *count, *every_ms),
+            R::SelftestPanic => Ok(self.usb()?.selftest_panic()),
         }
+    }
+
+    fn usb(&self) -> Result<&RunningUsb> {
+        self.usb.as_ref().context("no xHCI in this boot")
+    }
+
+    fn adsp(&self) -> Result<&RunningAdsp> {
+        self.adsp.as_ref().context("no ADSP in this boot")
+    }
+
+    /// `stream-enable`: the DSP's request, then its answer checked against the controller.
+    fn stream_enable(&self, spec: &StreamSpec) -> Result<String> {
+        let adsp = self.adsp()?;
+        let table = self.viommu.as_ref().map(|v| &v.smmu.table);
+        let answer = adsp.enable(spec.params(), table, Q6USB_ENDPOINT)?;
+        let (Some(usb), Some(r)) = (self.usb.as_ref(), adsp.resources()) else {
+            return Ok(answer);
+        };
+        let irq = usb.check_against_controller(&r)?;
+        Ok(format!("{answer}; {irq}"))
+    }
+
+    /// `stream-play N`, `stream-capture N`, `stream-start` on the enabled stream.
+    fn stream_run(&self, request: &Request) -> Result<String> {
+        let adsp = self.adsp()?;
+        let usb = self.usb()?;
+        let smmu = self
+            .viommu
+            .as_ref()
+            .context("no SMMU in this boot")?
+            .smmu
+            .table
+            .clone();
+        let r = adsp
+            .resources()
+            .context("no enabled stream (stream-enable first)")?;
+        let p = adsp
+            .params()
+            .context("no enabled stream (stream-enable first)")?;
+        match request {
+            Request::StreamPlay(n) => usb.play(&r, p.rate, p.channels, *n, smmu),
+            Request::StreamCapture(n) => usb.capture(&r, p.rate, p.channels, *n, smmu),
+            _ => usb.start_stream(&r, p.rate, p.channels, smmu),
+        }
+    }
+
+    fn expect_streaming(&self) -> Result<String> {
+        if self.usb()?.streaming() {
+            Ok("the DSP's stream is still running".into())
+        } else {
+            anyhow::bail!("the DSP's stream is not running")
+        }
+    }
+
+    fn expect_released(&self) -> Result<String> {
+        if self.usb()?.streaming() {
+            anyhow::bail!("the DSP's stream still runs");
+        }
+        match self.smmu_mappings() {
+            0 => Ok("the DSP holds nothing: stream stopped, SMMU table empty".into()),
+            n => anyhow::bail!("{n} SMMU mapping(s) are left after the release"),
+        }
+    }
+
+    /// `stream-disable`: the guest releases the stream and the SMMU table is empty after it.
+    fn stream_disable(&self) -> Result<String> {
+        let adsp = self.adsp()?;
+        self.stopping(|| {
+            let answer = adsp.disable()?;
+            let left = self.smmu_mappings();
+            if left != 0 {
+                anyhow::bail!("{answer}, but {left} SMMU mapping(s) are left");
+            }
+            Ok(format!("{answer}, SMMU table empty"))
+        })
+    }
+
+    /// Stops the DSP's stream engine, then runs `then`; the answer names both.
+    fn stopping(&self, then: impl FnOnce() -> Result<String>) -> Result<String> {
+        let stopped = self.usb.as_ref().and_then(RunningUsb::stop_engine);
+        let answer = then()?;
+        Ok(match stopped {
+            Some(s) => format!("{s}; {answer}"),
+            None => answer,
+        })
+    }
+
+    fn cpu_start(&self, qemu_pid: u32) -> Result<String> {
+        let mark = CpuMark::now(qemu_pid)?;
+        *self
+            .cpu
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))? = Some(mark);
+        Ok("CPU counters marked".into())
+    }
+
+    fn cpu_stop(&self, label: &str, audio_seconds: f64, qemu_pid: u32) -> Result<String> {
+        let start = self
+            .cpu
+            .lock()
+            .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+            .take()
+            .context("cpu-stop without cpu-start")?;
+        start.report(label, audio_seconds, qemu_pid)
     }
 
     /// Mappings in the SMMU table (0 when the DSP holds nothing).

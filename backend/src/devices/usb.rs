@@ -18,6 +18,7 @@ use super::xhci::{XhciClock, XhciFunction};
 use super::{HEADSET_PORT, LOOPBACK_PORT};
 use crate::audio::recording::{Recording, RecordingSink, DEFAULT_CAP};
 use crate::capture::CaptureWriter;
+use crate::request::{HcError, HeadsetCheck};
 use crate::transport::dma::DmaMemory;
 use crate::transport::msix::MsixFds;
 use crate::transport::vfio_user::VfioUserFunction;
@@ -425,24 +426,23 @@ impl RunningUsb {
     /// `hc-error hse|hce|gone`: the controller dies. `hse`/`hce` raise Host System Error or
     /// Host Controller Error and halt (with an interrupt due, so the guest's handler notices);
     /// `gone` takes BAR0 off the bus (reads all-ones, writes lost) until `hc-revive`.
-    pub(super) fn controller_error(&self, kind: &str) -> Result<String> {
+    pub(super) fn controller_error(&self, kind: HcError) -> Result<String> {
         let mut x = lock_xhci(&self.xhci)?;
         match kind {
-            "hse" => {
+            HcError::Hse => {
                 self.hse_requested.fetch_add(1, Ordering::Relaxed);
                 x.controller.inject_fatal_error(false)
             }
-            "hce" => {
+            HcError::Hce => {
                 self.hce_requested.fetch_add(1, Ordering::Relaxed);
                 x.controller.inject_fatal_error(true)
             }
-            "gone" => x.controller.fall_off_bus(),
-            other => anyhow::bail!("hc-error {other}: expected hse, hce or gone"),
+            HcError::Gone => x.controller.fall_off_bus(),
         }
-        log::info!("xHCI: fault injection: {kind}");
+        log::info!("xHCI: fault injection: {}", kind.name());
         Ok(match kind {
-            "gone" => "the controller is off the bus: BAR0 reads all-ones".into(),
-            _ => format!("controller halted with {}", kind.to_uppercase()),
+            HcError::Gone => "the controller is off the bus: BAR0 reads all-ones".into(),
+            _ => format!("controller halted with {}", kind.name().to_uppercase()),
         })
     }
 
@@ -547,7 +547,7 @@ impl RunningUsb {
 
     /// `expect-headset mute=0|1 volume=DB`: the headset's controls hold these values (what
     /// the guest's mixer changes must reach).
-    pub(super) fn expect_headset(&self, words: &[&str]) -> Result<String> {
+    pub(super) fn expect_headset(&self, checks: &[HeadsetCheck]) -> Result<String> {
         let h = self
             .headset
             .0
@@ -560,23 +560,16 @@ impl RunningUsb {
             f64::from(c.volume) / 256.0,
             c.playback_rate
         );
-        for w in words {
-            let (k, v) = w
-                .split_once('=')
-                .with_context(|| format!("'{w}' is not key=value"))?;
-            let ok = match k {
-                "mute" => v == if c.mute { "1" } else { "0" },
-                "volume" => {
-                    let want: f64 = v
-                        .parse()
-                        .with_context(|| format!("volume={v}: not a number"))?;
+        for check in checks {
+            let ok = match *check {
+                HeadsetCheck::Mute(mute) => mute == c.mute,
+                HeadsetCheck::Volume(want) => {
                     (f64::from(c.volume) / 256.0 - want).abs() < 1.0 / 256.0
                 }
-                "rate" => v == c.playback_rate.to_string(),
-                _ => anyhow::bail!("unknown headset control '{k}' (mute, volume, rate)"),
+                HeadsetCheck::Rate(rate) => rate == c.playback_rate,
             };
             if !ok {
-                anyhow::bail!("the headset has {state}, expected {w}");
+                anyhow::bail!("the headset has {state}, expected {check}");
             }
         }
         Ok(state)

@@ -271,16 +271,25 @@ fn wait_with_deadline(child: &mut Child, grace: Duration) -> Option<ExitStatus> 
     child.wait().ok()
 }
 
+/// A request a scenario printed on the console; its text is crate::request's grammar.
+#[derive(Clone, Copy, Debug)]
+pub struct ConsoleRequest<'a> {
+    /// The request, as printed after the marker.
+    pub text: &'a str,
+    /// Printed after [`ASK_MARKER`]: the scenario waits for the answer and judges a failure.
+    pub asked: bool,
+}
+
 /// Boots the guest and watches it until it ends; the console goes to `spec.console_log`.
-/// Requests a scenario prints after [`CONTROL_MARKER`] go to `control` (with QEMU's pid), whose
-/// answer (or error) is written to the console log; requests after [`ASK_MARKER`] go as
-/// `?REQUEST` and their answer is also typed on the guest console. A failure in
+/// Requests a scenario prints after [`CONTROL_MARKER`] or [`ASK_MARKER`] go to `control` (with
+/// QEMU's pid), whose answer (or error) is written to the console log; the answer to an asked
+/// request is also typed on the guest console. A failure in
 /// `crate::fatal`'s record ends the boot within [`BACKEND_CHECK`] (the caller clears the record
 /// when its run starts).
 pub fn boot(
     image: &Image,
     spec: &BootSpec,
-    control: &mut dyn FnMut(&str, u32) -> Result<String>,
+    control: &mut dyn FnMut(ConsoleRequest<'_>, u32) -> Result<String>,
 ) -> Result<BootOutcome> {
     if let Some(dir) = spec.console_log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -379,14 +388,13 @@ pub fn boot(
             .map(|(_, r)| (r.trim(), false))
             .or_else(|| line.split_once(ASK_MARKER).map(|(_, r)| (r.trim(), true)));
         if let Some((request, asked)) = request {
-            // An asked request reaches `control` as `?REQUEST`: its failure is the scenario's
-            // to judge, not the run's.
             // A request that panics fails the boot (the next turn of the loop), not the process.
-            let result = crate::fatal::contain(|| match asked {
-                true => control(&format!("?{request}"), child.id()),
-                false => control(request, child.id()),
-            })
-            .unwrap_or_else(|| Err(anyhow::anyhow!("the backend panicked answering it")));
+            let text = ConsoleRequest {
+                text: request,
+                asked,
+            };
+            let result = crate::fatal::contain(|| control(text, child.id()))
+                .unwrap_or_else(|| Err(anyhow::anyhow!("the backend panicked answering it")));
             let answer = match &result {
                 Ok(a) => format!("[sideband] {request}: {a}"),
                 Err(e) => format!("[sideband] {request}: failed: {e:#}"),
