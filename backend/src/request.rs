@@ -494,8 +494,11 @@ fn parse_verb(text: &str, verb: &str, args: &[&str]) -> Result<Request> {
         },
         ("host-stall", [ms, count, every]) => host_stall(ms, count, every)?,
         ("selftest-panic", []) => R::SelftestPanic,
-        _ => match VERBS.iter().find(|(v, _)| *v == verb) {
-            Some((_, usage)) => bail!("{verb}: expected `{verb} {usage}`, got '{text}'"),
+        _ => match VERBS.iter().position(|(v, _)| *v == verb) {
+            Some(i) => {
+                let usage = usage_items().nth(i).unwrap_or_default();
+                bail!("{verb}: expected `{usage}`, got '{text}'")
+            }
             None => return Err(unknown(text)),
         },
     })
@@ -983,7 +986,7 @@ mod tests {
         );
         assert_eq!(
             error("stats now"),
-            "stats: expected `stats `, got 'stats now'"
+            "stats: expected `stats`, got 'stats now'"
         );
         assert_eq!(error("sleep 20000"), "sleep 20000: at most 10000 ms");
         assert_eq!(
