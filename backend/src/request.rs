@@ -728,7 +728,7 @@ mod tests {
             for (marker, skip) in [("sbctl ", 0), ("ktap_ask ", 1), ("at_arm ", 1)] {
                 for (i, _) in line.match_indices(marker) {
                     let rest = &line[i + marker.len()..];
-                    let end = ["&&", "||", ";", ">", " then", "\\"]
+                    let end = ["&&", "||", ";", ">", " then", "\\", " #"]
                         .iter()
                         .filter_map(|t| rest.find(t))
                         .min()
