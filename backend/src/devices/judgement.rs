@@ -32,8 +32,6 @@ pub enum DeviceProblemKind {
     CommandError,
 }
 
-// `ALL` and `from_name` are for the verdict's header check (`# allow-device: KIND...`).
-#[allow(dead_code)]
 impl DeviceProblemKind {
     /// Every kind, in report order.
     pub const ALL: [DeviceProblemKind; 4] = [

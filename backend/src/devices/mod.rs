@@ -13,7 +13,6 @@ mod usb;
 mod xhci;
 
 // The kind is for the verdict's header check (`# allow-device: KIND...`).
-#[allow(unused_imports)]
 pub use judgement::{DeviceProblem, DeviceProblemKind};
 pub use stats::progress_line;
 

@@ -1,5 +1,6 @@
-//! The backend's one view of guest RAM, built from the regions QEMU shares with us (vfio-user
-//! DMA_MAP with a memfd). Every model that touches guest memory reads the current snapshot.
+//! A vfio-user function's view of guest RAM, built from the regions QEMU shares with it (DMA_MAP
+//! with a memfd). Each function (the xHCI, the MHI link) keeps its own; the models it serves read
+//! the current snapshot. (The virtio-iommu's vhost-user daemon keeps its own memory table.)
 
 use std::fs::File;
 use std::sync::Arc;

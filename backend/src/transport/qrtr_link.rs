@@ -62,15 +62,11 @@ pub trait PacketHandler: Send + 'static {
 
 /// The listening end of the link; one QEMU connection at a time.
 #[derive(Debug)]
-#[allow(dead_code)]
 pub struct QrtrLink {
     writer: Arc<Mutex<Option<UnixStream>>>,
     _thread: JoinHandle<()>,
 }
 
-// `send` and `hang_up` are for the DSP's own requests and the DSP-crash fault; until those are
-// wired, the link's tests use them.
-#[allow(dead_code)]
 impl QrtrLink {
     /// Listens on `socket` now and serves connections on a thread, feeding `handler`.
     pub fn serve<H: PacketHandler>(socket: &Path, handler: Arc<Mutex<H>>) -> io::Result<Self> {

@@ -2,7 +2,7 @@
 //! offload stack needs (guest-driver.md §2 and §9): the q6usb DAI with its interrupter index and
 //! IOMMU, an S/PDIF receiver and transmitter as the dummy CPU and codec of a simple-audio-card
 //! that carries q6usb as an aux device, and, when the backend serves them, the virtio-iommu node
-//! under the PCI host bridge and the xHCI node with its `usb0` alias.
+//! behind its own PCIe root port and the xHCI node with its `usb0` alias.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,7 +42,7 @@ fn pci_reg(slot: u8) -> u32 {
 pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
     let mut s = String::from("\n/* sideband additions */\n");
     if let Some(v) = spec.viommu {
-        // The virtio-iommu sits behind its own PCIe root port (see `machine::VIOMMU_PORT`): the
+        // The virtio-iommu sits behind its own PCIe root port (see `machine::VIOMMU_SLOT`): the
         // bridge node at the port's slot, the device at 0,0 on the bus behind it.
         let _ = write!(
             s,

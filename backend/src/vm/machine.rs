@@ -1,6 +1,6 @@
 //! The QEMU machine: options shared by the device-tree dump and the boot, and the devices the
 //! backend serves. Adding a backend device is one change here: its QEMU arguments in
-//! [`GuestDevices::qemu_args`] and its DT nodes in [`GuestDevices::dt_spec`].
+//! [`Sockets::qemu_args`] and its DT nodes in [`DeviceSet::dt_spec`].
 
 use std::path::PathBuf;
 
