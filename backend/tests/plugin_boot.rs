@@ -282,10 +282,14 @@ fn dsp_crash_inside_the_event_ring_setup_is_cleaned_up() {
         stderr.contains("[sideband] at xhci_sideband_create_interrupter+1: hit 1 on vCPU "),
         "{stderr}"
     );
-    assert!(stdout.contains("ok 3 dsp_released"), "{stdout}");
     assert!(stdout.contains("ok 5 dmesg_clean"), "{stdout}");
-    assert!(
-        stdout.contains("not ok 1 at-ring-setup-crash # TODO known failure"),
-        "{stdout}"
-    );
+    let todo = stdout
+        .lines()
+        .find(|l| l.starts_with("not ok 1 at-ring-setup-crash # TODO known failure"))
+        .unwrap_or_else(|| panic!("not a matched known failure:\n{stdout}"));
+    // The guest takes back its mappings, except in the race its header declares (2 in 14 runs),
+    // which then must be the verdict's explanation.
+    if !stdout.contains("    ok 3 dsp_released") {
+        assert!(todo.contains("never unmaps the 4 regions"), "{todo}");
+    }
 }

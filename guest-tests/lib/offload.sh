@@ -20,8 +20,9 @@ ktap_offload_started() {
 ktap_indication_answered() { ktap_ask indication_answered expect-indication; }
 # ktap_dsp_released: the DSP's stream stopped and the SMMU has no mapping left.
 ktap_dsp_released() {
-    # The release (unmaps, interrupter removal) follows the disable response: wait for it, bounded.
-    if wait_until 10 sbctl expect-released; then ktap_ok dsp_released
+    # The release (unmaps, interrupter removal) follows the disable response, or the DSP's restart
+    # after a crash (the guest re-announces its service up to ~10 s later): wait for it, bounded.
+    if wait_until 20 sbctl expect-released; then ktap_ok dsp_released
     else ktap_fail dsp_released "$SB_ANSWER"; fi
 }
 # ktap_headset_back: the headset is enumerated again and the offload driver took it.
