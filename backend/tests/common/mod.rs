@@ -37,7 +37,42 @@ pub fn sideband(args: &[&str], out: &Path) -> Output {
         text(&output.stdout),
         text(&output.stderr)
     );
+    if output.status.code() == Some(1) {
+        keep_failed_run(args, out);
+    }
     output
+}
+
+/// A failed run's outputs (console log, backend log, recordings) outlive the test's temporary
+/// folder, so a flake seen once in CI can be read afterwards: the newest failed run of each
+/// command line is kept under `target/tmp/failed-runs/`.
+fn keep_failed_run(args: &[&str], out: &Path) {
+    let name: String = args
+        .join("_")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(120)
+        .collect();
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("failed-runs")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&keep);
+    let copied = std::fs::create_dir_all(&keep).is_ok()
+        && Command::new("cp")
+            .arg("-a")
+            .arg(out.join("."))
+            .arg(&keep)
+            .status()
+            .is_ok_and(|s| s.success());
+    if copied {
+        eprintln!("--- outputs of this failed run kept in {}", keep.display());
+    }
 }
 
 /// Bytes as text, for assertions.
