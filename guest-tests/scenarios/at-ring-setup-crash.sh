@@ -6,7 +6,7 @@
 # bit-exact.
 # known-failure: stock, fixture: qmi_stop_session leaves the substream opened; re-enable gets -EBUSY until replug (guide §5e)
 #   evidence: ktap new_stream_bit_exact internal status -16
-# known-race: stock: 2 in 14: after the DSP's crash the guest never unmaps the 4 regions it mapped for the held enable (SMMU map 4, unmap 0 at the run's end), and the re-enable meets -EBUSY as well; observed, cause not yet located (perhaps the session stop running before the held enable has mapped)
+# known-race: stock: 2 in 10: after the DSP's crash the guest never unmaps the 4 regions it mapped for the held enable (SMMU map 4, unmap 0 at the run's end), and the re-enable meets -EBUSY as well; observed, cause not yet located (perhaps the session stop running before the held enable has mapped)
 #   evidence: ktap dsp_released 4 SMMU mapping.s. are left after the release
 #   evidence: ktap new_stream_bit_exact internal status -16
 . /guest-tests/lib/offload.sh
