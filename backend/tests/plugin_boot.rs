@@ -287,7 +287,7 @@ fn dsp_crash_inside_the_event_ring_setup_is_cleaned_up() {
         .lines()
         .find(|l| l.starts_with("not ok 1 at-ring-setup-crash # TODO known failure"))
         .unwrap_or_else(|| panic!("not a matched known failure:\n{stdout}"));
-    // The guest takes back its mappings, except in the race its header declares (2 in 14 runs),
+    // The guest takes back its mappings, except in the race its header declares (2 in 10 runs),
     // which then must be the verdict's explanation.
     if !stdout.contains("    ok 3 dsp_released") {
         assert!(todo.contains("never unmaps the 4 regions"), "{todo}");
