@@ -199,30 +199,24 @@ const USB_ENUM_ERRORS: &[&str] = &[
 
 /// True for an error line of the xHCI driver (`xhci_hcd` on PCI, `xhci-hcd` on a platform bus).
 fn xhci_error(body: &str) -> bool {
-    let Some(rest) = body
-        .strip_prefix("xhci_hcd ")
-        .or_else(|| body.strip_prefix("xhci-hcd "))
-    else {
-        return false;
-    };
-    let Some((_device, what)) = rest.split_once(": ") else {
-        return false;
-    };
-    XHCI_ERRORS.iter().any(|e| what.starts_with(e))
+    device_message(body, &["xhci_hcd ", "xhci-hcd "], XHCI_ERRORS)
 }
 
 /// True for a USB core enumeration error.
 fn usb_enum_error(body: &str) -> bool {
-    let Some(rest) = body
-        .strip_prefix("usb ")
-        .or_else(|| body.strip_prefix("hub "))
-    else {
+    device_message(body, &["usb ", "hub "], USB_ENUM_ERRORS)
+}
+
+/// True when `body` is a `dev_*` line (`DRIVER DEVICE: MESSAGE`) of one of `drivers` whose
+/// message starts with one of `messages`.
+fn device_message(body: &str, drivers: &[&str], messages: &[&str]) -> bool {
+    let Some(rest) = drivers.iter().find_map(|d| body.strip_prefix(d)) else {
         return false;
     };
     let Some((_device, what)) = rest.split_once(": ") else {
         return false;
     };
-    USB_ENUM_ERRORS.iter().any(|e| what.starts_with(e))
+    messages.iter().any(|m| what.starts_with(m))
 }
 
 /// True for an RCU CPU or tasks stall report (`rcu: INFO: rcu_preempt detected stalls on
