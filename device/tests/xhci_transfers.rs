@@ -9,6 +9,7 @@ use sideband_device::usb::{BusTime, SetupPacket, TransferResult, UsbDevice, UsbS
 use sideband_device::xhci::context::{EndpointState, EndpointType};
 use sideband_device::xhci::regs::{erdp, iman, rt};
 use sideband_device::xhci::testkit::{bits, code, residual, Driver};
+use sideband_device::xhci::transfer::LATE_FRAME_GRACE;
 use sideband_device::xhci::trb::{CompletionCode as Cc, Trb, TrbType};
 use sideband_device::xhci::Config;
 
@@ -315,12 +316,26 @@ fn isoch_frame_id_waits_for_its_frame_or_misses() {
         assert!(d.now.0 < 100);
     }
     assert_eq!(log.lock().unwrap().out[0].2, u64::from(frame + 3) * 8);
-    // A frame that has passed: Missed Service Error, the full length as residual.
+    // A frame two frames past (a host that ran late): served at once and counted.
+    let now_frame = (d.xhci.uframe() >> 3) as u32;
+    d.queue(
+        s,
+        2,
+        isoch(buf, 64, 0, bits::IOC | (((now_frame + 2046) & 0x7ff) << 20)),
+    );
+    d.doorbell(s, 2);
+    let ev = d.transfer_events(0);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(code(&ev[0]), Cc::Success as u8);
+    assert_eq!(d.xhci.stats().late_frame_tds, 1);
+    assert_eq!(log.lock().unwrap().out.len(), 2);
+    // A frame that passed longer ago than the grace: Missed Service Error, the full length as
+    // residual.
     let now_frame = (d.xhci.uframe() >> 3) as u32;
     let at = d.queue(
         s,
         2,
-        isoch(buf, 64, 0, bits::IOC | (((now_frame + 2043) & 0x7ff) << 20)),
+        isoch(buf, 64, 0, bits::IOC | (((now_frame + 2047 - LATE_FRAME_GRACE as u32) & 0x7ff) << 20)),
     );
     d.doorbell(s, 2);
     let ev = d.transfer_events(0);
@@ -328,7 +343,8 @@ fn isoch_frame_id_waits_for_its_frame_or_misses() {
     assert_eq!(code(&ev[0]), Cc::MissedService as u8);
     assert_eq!(ev[0].parameter(), at);
     assert_eq!(residual(&ev[0]), 64);
-    assert_eq!(log.lock().unwrap().out.len(), 1);
+    assert_eq!(log.lock().unwrap().out.len(), 2);
+    assert_eq!(d.xhci.stats().late_frame_tds, 1);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Checks that a recording contains the counter pattern a guest or the DSP sent: little-endian
 //! samples (2, 3 or 4 bytes) whose values count up by one, starting at 1 and wrapping at the
 //! sample width. Silence around the pattern (drivers pad streams) is allowed; a gap, a repeat or a
-//! changed sample inside it is not.
+//! changed sample inside it is not, nor is a pattern whose first samples never arrived (a run that
+//! starts above 1: the 16-bit counter wraps, so a run can look as if it started at 1 later on).
 
 /// Progress of the check over one recording.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +24,13 @@ pub struct CounterCheck {
     /// The first run that ended in silence: (sample index, samples in the run so far). Silence
     /// after the whole pattern is normal; inside it, it is a gap.
     pub first_silence: Option<(u64, u64)>,
+    /// The first counter sample after silence, when it is not 1: (sample index, value). The
+    /// samples before it were lost before they reached the headset.
+    pub first_late_start: Option<(u64, u32)>,
+    /// Whether the longest run started at 1.
+    longest_from_one: bool,
+    /// Whether the current run started at 1.
+    run_from_one: bool,
     partial: Vec<u8>,
 }
 
@@ -44,6 +52,9 @@ impl CounterCheck {
             samples: 0,
             first_break: None,
             first_silence: None,
+            first_late_start: None,
+            longest_from_one: false,
+            run_from_one: false,
             partial: Vec::new(),
         }
     }
@@ -74,9 +85,7 @@ impl CounterCheck {
         self.samples += 1;
         if self.run_start.is_some() {
             if v == self.next {
-                self.run += 1;
-                self.next = self.wrap(v.wrapping_add(1));
-                self.longest = self.longest.max(self.run);
+                self.extend_run(v);
                 return;
             }
             if v != 0 && self.first_break.is_none() {
@@ -88,11 +97,23 @@ impl CounterCheck {
             self.run_start = None;
             self.run = 0;
         }
-        if v == 1 {
+        if v != 0 {
+            if v != 1 && self.first_break.is_none() && self.first_late_start.is_none() {
+                self.first_late_start = Some((index, v));
+            }
             self.run_start = Some(index);
-            self.run = 1;
-            self.next = 2;
-            self.longest = self.longest.max(1);
+            self.run = 0;
+            self.run_from_one = v == 1;
+            self.extend_run(v);
+        }
+    }
+
+    fn extend_run(&mut self, v: u32) {
+        self.run += 1;
+        self.next = self.wrap(v.wrapping_add(1));
+        if self.run > self.longest {
+            self.longest = self.run;
+            self.longest_from_one = self.run_from_one;
         }
     }
 
@@ -104,7 +125,14 @@ impl CounterCheck {
                 self.longest
             ));
         }
-        if self.longest != expected {
+        if let Some((at, value)) = self.first_late_start {
+            return Err(format!(
+                "the recording's pattern starts at counter value {value} (recorded sample {at}): the first {} sample(s) the guest sent never reached the headset (longest intact run {} of {expected})",
+                value - 1,
+                self.longest
+            ));
+        }
+        if self.longest != expected || !self.longest_from_one {
             let gap = match self.first_silence {
                 Some((at, run)) if run < expected => {
                     format!("; the first run stopped for silence at recorded sample {at} after {run} samples")
@@ -173,6 +201,19 @@ mod tests {
             Ok("70000 samples bit-exact (70005 recorded in all, silence around them)".into())
         );
         assert!(c.verdict(70_001).is_err());
+    }
+
+    #[test]
+    fn a_pattern_whose_first_packet_is_missing_is_named_not_mistaken_for_a_wrapped_run() {
+        let mut all = bytes((97..=96_000u32).map(|n| n as u16));
+        all.extend(bytes([0; 11_520]));
+        let mut c = CounterCheck::default();
+        c.feed(&all);
+        let e = c.verdict(96_000).unwrap_err();
+        assert!(
+            e.contains("starts at counter value 97 (recorded sample 0): the first 96 sample(s)"),
+            "{e}"
+        );
     }
 
     #[test]

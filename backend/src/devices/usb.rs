@@ -660,10 +660,11 @@ impl RunningUsb {
                 .map(|(n, st)| format!("#{n} {} ev/{} irq", st.events, st.interrupts))
                 .collect();
             lines.push(format!(
-                "xhci: {} commands, {} TRBs, {} host system errors, interrupters [{}]",
+                "xhci: {} commands, {} TRBs, {} host system errors, {} isoch TD(s) served past their frame (host late), interrupters [{}]",
                 s.commands,
                 s.trbs,
                 s.host_system_errors,
+                s.late_frame_tds,
                 irqs.join(", ")
             ));
         }

@@ -26,6 +26,9 @@ pub struct ControllerStats {
     pub commands: u64,
     /// Host System Errors raised.
     pub host_system_errors: u64,
+    /// Isoch TDs served after their Frame ID's frame had passed, within
+    /// [`super::transfer::LATE_FRAME_GRACE`] (the host, not the guest, was late).
+    pub late_frame_tds: u64,
 }
 
 /// An xHCI host controller: everything behind BAR0.
@@ -505,10 +508,12 @@ impl Controller {
                 uframe,
                 events: &mut events,
                 trbs: 0,
+                late_frame_tds: 0,
                 records: observing.then_some(&mut records),
             };
             let r = transfer::service(ep, &mut bus, mem);
             self.stats.trbs += bus.trbs;
+            self.stats.late_frame_tds += bus.late_frame_tds;
             r.and_then(|()| {
                 if ep.state != before {
                     ep.write_back(mem, output)
