@@ -57,6 +57,7 @@ pub const VERBS: &[(&str, &str)] = &[
     ("stall", "EP COUNT|on|off"),
     ("host-stall", "MS COUNT EVERY_MS"),
     ("selftest-panic", ""),
+    ("selftest-dma-write", ""),
     (
         "at-arm",
         "FUNC[:return][+N][@OUTER] ADDR[-END] [OUTER_ADDR-OUTER_END] [REQUEST...] (console only)",
@@ -158,6 +159,9 @@ pub enum Request {
     HostStall { ms: u64, count: u64, every_ms: u64 },
     /// `selftest-panic`: the bus clock panics (the backend's own self-test).
     SelftestPanic,
+    /// `selftest-dma-write`: the backend writes into guest RAM as the xHCI's bus master (a
+    /// vfio-user DMA_WRITE that QEMU performs) and reads it back.
+    SelftestDmaWrite,
     /// `at-arm TRIGGER ADDR[-END] [OUTER_ADDR-OUTER_END] [REQUEST...]`, its argument text as
     /// vm/plugin.rs `parse_runtime_arm` takes it (the action may hold `;`). Console only: the
     /// runner arms the plugin it loaded; the control socket and a trigger's action refuse it.
@@ -494,6 +498,7 @@ fn parse_verb(text: &str, verb: &str, args: &[&str]) -> Result<Request> {
         },
         ("host-stall", [ms, count, every]) => host_stall(ms, count, every)?,
         ("selftest-panic", []) => R::SelftestPanic,
+        ("selftest-dma-write", []) => R::SelftestDmaWrite,
         _ => match VERBS.iter().position(|(v, _)| *v == verb) {
             Some(i) => {
                 let usage = usage_items().nth(i).unwrap_or_default();
@@ -570,6 +575,7 @@ impl Request {
             R::Stall { .. } => "stall",
             R::HostStall { .. } => "host-stall",
             R::SelftestPanic => "selftest-panic",
+            R::SelftestDmaWrite => "selftest-dma-write",
             R::AtArm(_) => "at-arm",
         }
     }
@@ -872,6 +878,7 @@ mod tests {
                 every_ms: 1000,
             },
             Request::SelftestPanic,
+            Request::SelftestDmaWrite,
             Request::AtArm("f+1 1000-1100 unplug 1; sleep 300".into()),
             Request::AtArm(String::new()),
         ];
@@ -1024,7 +1031,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains("host-stall MS COUNT EVERY_MS, selftest-panic, at-arm"),
+            e.contains("host-stall MS COUNT EVERY_MS, selftest-panic, selftest-dma-write, at-arm"),
             "{e}"
         );
         assert!(error("").starts_with("unknown request ''"));

@@ -1123,3 +1123,22 @@ fn kasan_variant_reports_the_service_interval_decoder_overflow() {
         .unwrap_or_else(|| panic!("kasan-si-tlv is not a matched known failure:\n{stdout}"));
     assert!(line.contains("qmi_decode"), "{line}");
 }
+
+/// The first link of the ADSP's doorbell interrupt: the backend writes into the guest's
+/// reserved message RAM as the xHCI's bus master (a server-initiated vfio-user DMA_WRITE that
+/// QEMU performs) and reads the value back through its own map of guest RAM.
+#[test]
+fn a_server_initiated_dma_write_reaches_the_adsp_message_ram() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(&["test", "-s", "adsp-dma-write"], dir.path());
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert!(
+        stdout.contains("reached guest RAM at 0x7ff00000 in"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok 2 dma_write_reaches_guest_ram"),
+        "{stdout}"
+    );
+}

@@ -335,7 +335,12 @@ fn isoch_frame_id_waits_for_its_frame_or_misses() {
     let at = d.queue(
         s,
         2,
-        isoch(buf, 64, 0, bits::IOC | (((now_frame + 2047 - LATE_FRAME_GRACE as u32) & 0x7ff) << 20)),
+        isoch(
+            buf,
+            64,
+            0,
+            bits::IOC | (((now_frame + 2047 - LATE_FRAME_GRACE as u32) & 0x7ff) << 20),
+        ),
     );
     d.doorbell(s, 2);
     let ev = d.transfer_events(0);

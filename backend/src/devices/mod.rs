@@ -186,6 +186,7 @@ impl RunningDevices {
                 every_ms,
             } => faults::host_stalls(self.usb()?, *ms, *count, *every_ms),
             R::SelftestPanic => Ok(self.usb()?.selftest_panic()),
+            R::SelftestDmaWrite => self.usb()?.selftest_dma_write(),
         }
     }
 

@@ -75,7 +75,7 @@ pub(super) struct RunningUsb {
     pub(super) capture: Mutex<Option<CaptureWriter>>,
     // Dropped first: the clock stops before the server and the model go away.
     clock: XhciClock,
-    _server: VfioUserFunction,
+    server: VfioUserFunction,
 }
 
 impl RunningUsb {
@@ -124,7 +124,7 @@ impl RunningUsb {
             hce_requested: AtomicU64::new(0),
             capture: Mutex::default(),
             clock,
-            _server: server,
+            server,
         })
     }
 
@@ -610,6 +610,39 @@ impl RunningUsb {
     pub(super) fn selftest_panic(&self) -> String {
         self.clock.panic_at_next_tick();
         "the bus clock panics at its next wake-up, holding the controller lock (a harness self-test: the run must end now)".into()
+    }
+
+    /// Writes a fresh value into the ADSP's message RAM as the xHCI's bus master (vfio-user
+    /// DMA_WRITE, which QEMU performs through the function's bus-master address space) and
+    /// waits up to a second to read it back through the backend's own map of guest RAM.
+    pub(super) fn selftest_dma_write(&self) -> Result<String> {
+        use vm_memory::{Bytes, GuestAddress};
+        let address = crate::vm::dt::ADSP_MSG_RAM;
+        let value = crate::capture::epoch_us() | 1 << 63;
+        let started = std::time::Instant::now();
+        if !self
+            .server
+            .outbox
+            .dma_write(address, &value.to_le_bytes())?
+        {
+            anyhow::bail!("selftest-dma-write: no vfio-user client is connected");
+        }
+        loop {
+            let seen: Option<u64> = self.dma.snapshot().read_obj(GuestAddress(address)).ok();
+            if seen == Some(value) {
+                return Ok(format!(
+                    "DMA_WRITE of {value:#x} reached guest RAM at {address:#x} in {} us",
+                    started.elapsed().as_micros()
+                ));
+            }
+            if started.elapsed() > std::time::Duration::from_secs(1) {
+                anyhow::bail!(
+                    "selftest-dma-write: {address:#x} holds {} 1 s after the DMA_WRITE of {value:#x} (is bus mastering on? QEMU drops a disabled master's writes)",
+                    seen.map_or("nothing mapped".into(), |v| format!("{v:#x}"))
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     pub(super) fn summary(&self) -> Vec<String> {

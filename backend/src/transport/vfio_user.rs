@@ -7,16 +7,19 @@
 
 use std::fs::File;
 use std::io;
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use sideband_device::pci::PciFunction;
-use vfio_user::{DmaMapFlags, DmaUnmapFlags, IrqInfo, Server, ServerBackend, ServerRegion};
+use vfio_bindings::bindings::vfio::vfio_region_info;
+use vfio_user::{DmaMapFlags, DmaUnmapFlags, IrqInfo, ServerBackend};
 use vm_memory::GuestMemoryMmap;
 
 use super::dma::DmaMemory;
 use super::msix::MsixFds;
+use super::vfio_user_server::{self, DeviceInfo, Outbox};
 
 /// vfio region index of PCI config space (VFIO_PCI_CONFIG_REGION_INDEX).
 pub const CONFIG_REGION: u32 = 7;
@@ -37,6 +40,7 @@ pub struct BusContext<'a> {
     /// Guest RAM as QEMU shared it.
     pub mem: &'a GuestMemoryMmap,
     /// MSI-X vectors.
+    #[allow(dead_code)] // the test model raises through it; real models hold their own clone
     pub msix: &'a MsixFds,
 }
 
@@ -217,30 +221,26 @@ impl<M: PciModel> ServerBackend for Glue<M> {
     }
 }
 
-fn region_info(index: u32, size: u64) -> ServerRegion {
-    let mut info = vfio_bindings::bindings::vfio::vfio_region_info {
-        argsz: std::mem::size_of::<vfio_bindings::bindings::vfio::vfio_region_info>() as u32,
+fn region_info(index: u32, size: u64) -> vfio_region_info {
+    vfio_region_info {
+        argsz: std::mem::size_of::<vfio_region_info>() as u32,
         index,
         size,
+        flags: if size > 0 {
+            VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE
+        } else {
+            0
+        },
         ..Default::default()
-    };
-    if size > 0 {
-        info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
-    }
-    ServerRegion {
-        region_info: info,
-        sparse_areas: Vec::new(),
-        mmap_fd: None,
     }
 }
 
 /// A running vfio-user server for one PCI function.
 #[derive(Debug)]
 pub struct VfioUserFunction {
-    /// Guest memory as QEMU maps it for this function.
-    pub dma: DmaMemory,
-    /// MSI-X vectors of this function.
-    pub msix: MsixFds,
+    /// Server-initiated messages (DMA writes as this function's bus master).
+    pub outbox: Outbox,
+    #[cfg_attr(not(test), allow(dead_code))] // detached; the tests check that it lives on
     thread: JoinHandle<()>,
 }
 
@@ -281,30 +281,42 @@ impl VfioUserFunction {
                 },
             })
             .collect();
-        let server = Server::new(socket, true, irqs, regions).map_err(|e| {
+        if socket.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("vfio-user socket {} exists", socket.display()),
+            ));
+        }
+        let listener = UnixListener::bind(socket).map_err(|e| {
             io::Error::other(format!("vfio-user server on {}: {e}", socket.display()))
         })?;
+        let info = DeviceInfo { regions, irqs };
+        let outbox = Outbox::default();
         let mut glue = Glue {
             model,
             dma: dma.clone(),
             msix: msix.clone(),
         };
+        let out = outbox.clone();
         let thread = std::thread::Builder::new()
             .name("vfio-user".into())
             .spawn(move || loop {
-                match server.run(&mut glue) {
-                    Ok(()) => log::debug!("vfio-user client disconnected"),
-                    Err(e) => log::error!("vfio-user connection ended: {e}"),
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        match vfio_user_server::serve_connection(stream, &info, &mut glue, &out) {
+                            Ok(()) => log::debug!("vfio-user client disconnected"),
+                            Err(e) => log::error!("vfio-user connection ended: {e}"),
+                        }
+                    }
+                    Err(e) => {
+                        log::error!("vfio-user accept: {e}");
+                        return;
+                    }
                 }
                 glue.dma.unmap(0, 0);
                 glue.msix.clear();
             })?;
-        Ok(VfioUserFunction { dma, msix, thread })
-    }
-
-    /// True while the server thread runs.
-    pub fn is_running(&self) -> bool {
-        !self.thread.is_finished()
+        Ok(VfioUserFunction { outbox, thread })
     }
 }
 
@@ -386,13 +398,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("f.sock");
         let model = Arc::new(Mutex::new(Scratch::default()));
-        let f = VfioUserFunction::serve(
-            &sock,
-            model.clone(),
-            DmaMemory::default(),
-            MsixFds::default(),
-        )
-        .unwrap();
+        let dma = DmaMemory::default();
+        let msix = MsixFds::default();
+        let f = VfioUserFunction::serve(&sock, model.clone(), dma.clone(), msix.clone()).unwrap();
         let mut client = vfio_user::Client::new(&sock).unwrap();
 
         let mut id = [0u8; 4];
@@ -426,8 +434,7 @@ mod tests {
         client.region_read(0, 0x100, &mut back).unwrap();
         assert_eq!(u32::from_le_bytes(back), 0xfeed_f00d);
         let mut word = [0u8; 4];
-        f.dma
-            .snapshot()
+        dma.snapshot()
             .read_slice(&mut word, GuestAddress(0x4000_0080))
             .unwrap();
         assert_eq!(
@@ -441,10 +448,13 @@ mod tests {
         assert_eq!(model.lock().unwrap().resets, 1);
         client.dma_unmap(0x4000_0000, 0x10000).unwrap();
         assert_eq!(
-            vm_memory::GuestMemoryBackend::num_regions(&*f.dma.snapshot()),
+            vm_memory::GuestMemoryBackend::num_regions(&*dma.snapshot()),
             0
         );
         drop(client);
-        assert!(f.is_running(), "the server waits for the next connection");
+        assert!(
+            !f.thread.is_finished(),
+            "the server waits for the next connection"
+        );
     }
 }

@@ -13,6 +13,13 @@ use sha2::{Digest, Sha256};
 
 use super::machine::Machine;
 
+/// The ADSP's message RAM: the last MiB of the guest's 1 GiB at 0x4000_0000, reserved `no-map`
+/// so that Linux never uses it; GLINK's FIFOs live here (design: apr-glink.md §1), and the
+/// DMA_WRITE self-test writes into it.
+pub const ADSP_MSG_RAM: u64 = 0x7ff0_0000;
+/// Bytes of [`ADSP_MSG_RAM`].
+pub const ADSP_MSG_RAM_SIZE: u64 = 0x1_0000;
+
 /// The virtio-iommu as a PCI function that the q6usb node points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ViommuNode {
@@ -41,6 +48,10 @@ fn pci_reg(slot: u8) -> u32 {
 /// The DTS text appended to QEMU's decompiled DTB. `pcie` is the host bridge node's path.
 pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
     let mut s = String::from("\n/* sideband additions */\n");
+    let _ = write!(
+        s,
+        "/ {{\n    reserved-memory {{\n        #address-cells = <2>;\n        #size-cells = <2>;\n        ranges;\n        adsp_msg_ram: memory@{ADSP_MSG_RAM:x} {{\n            reg = <0 0x{ADSP_MSG_RAM:x} 0 0x{ADSP_MSG_RAM_SIZE:x}>;\n            no-map;\n        }};\n    }};\n}};\n"
+    );
     if let Some(v) = spec.viommu {
         // The virtio-iommu sits behind its own PCIe root port (see `machine::VIOMMU_SLOT`): the
         // bridge node at the port's slot, the device at 0,0 on the bus behind it.
@@ -184,6 +195,9 @@ mod tests {
         assert!(dts.contains("simple-audio-card,aux-devs = <&q6usb>;"));
         assert!(dts.contains("\"Headphone\", \"USB Playback\""));
         assert!(dts.contains("compatible = \"linux,spdif-dir\""));
+        assert!(dts.contains(
+            "memory@7ff00000 {\n            reg = <0 0x7ff00000 0 0x10000>;\n            no-map;"
+        ));
     }
 
     #[test]
