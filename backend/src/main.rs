@@ -137,7 +137,8 @@ struct Common {
     /// Guest vCPUs.
     #[arg(long, default_value_t = 2)]
     cpus: u32,
-    /// Guest memory in MiB.
+    /// Guest memory in MiB (at least 1024: the ADSP's message RAM is the last MiB of the first
+    /// GiB).
     #[arg(long, default_value_t = 1024)]
     memory: u32,
     /// Boot without the emulated devices (the offload drivers load with no hardware behind them).
@@ -178,8 +179,8 @@ impl Common {
 
     fn options_for(&self, kernel: KernelChoice, out: &std::path::Path) -> Result<RunOptions> {
         std::fs::create_dir_all(out)?;
-        if self.cpus == 0 || self.memory < 256 {
-            bail!("--cpus must be at least 1 and --memory at least 256 (MiB)");
+        if self.cpus == 0 || self.memory < 1024 {
+            bail!("--cpus must be at least 1 and --memory at least 1024 (MiB): the ADSP's message RAM is reserved at 0x7ff00000, the last MiB of the first GiB");
         }
         Ok(RunOptions {
             kernel,

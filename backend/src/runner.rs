@@ -172,6 +172,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
         .collect();
     let mut devices = opts.devices;
     devices.adsp_mhi |= header.adsp_mhi;
+    devices.adsp_glink |= header.adsp_glink;
     let opts = &RunOptions {
         devices,
         ..opts.clone()

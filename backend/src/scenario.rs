@@ -178,6 +178,8 @@ pub struct Scenario {
     pub allowed_device: Vec<String>,
     /// `# adsp-link: mhi`: the ADSP's link goes over MHI.
     pub adsp_mhi: bool,
+    /// `# adsp-apr: glink`: the DSP serves its GLINK edge (APR's transport) too.
+    pub adsp_glink: bool,
     /// Header lines that do not parse (a scenario with any is refused before it boots).
     pub errors: Vec<String>,
 }
@@ -203,6 +205,9 @@ impl Scenario {
             }
             if body.strip_prefix("adsp-link:").map(str::trim) == Some("mhi") {
                 s.adsp_mhi = true;
+            }
+            if body.strip_prefix("adsp-apr:").map(str::trim) == Some("glink") {
+                s.adsp_glink = true;
             }
             if let Some(rest) = body.strip_prefix("evidence:") {
                 match (Evidence::parse(rest), last_mark.is_empty()) {

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 mod adsp;
 mod cpu;
 mod faults;
+mod glink;
 mod judgement;
 mod stats;
 mod stream;
@@ -36,6 +37,8 @@ pub struct RunningDevices {
     viommu: Option<ViommuServer>,
     adsp: Option<RunningAdsp>,
     usb: Option<RunningUsb>,
+    /// Declared after `usb`'s users stop mattering: dropped first, before the xHCI's server.
+    glink: Option<glink::RunningGlink>,
     cpu: Mutex<Option<CpuMark>>,
     started: std::time::Instant,
     _dir: tempfile::TempDir,
@@ -98,11 +101,19 @@ impl RunningDevices {
                 }
             })));
         }
+        let glink = match (&usb, set.adsp_glink) {
+            (Some(u), true) => Some(
+                u.start_glink()
+                    .context("cannot start the ADSP's GLINK edge")?,
+            ),
+            _ => None,
+        };
         Ok(RunningDevices {
             sockets,
             viommu,
             adsp,
             usb,
+            glink,
             cpu: Mutex::default(),
             started: std::time::Instant::now(),
             _dir: dir,
@@ -336,6 +347,9 @@ impl RunningDevices {
         }
         if let Some(a) = &self.adsp {
             lines.extend(a.summary());
+        }
+        if let Some(g) = &self.glink {
+            lines.push(g.summary());
         }
         lines
     }

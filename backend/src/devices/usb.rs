@@ -612,6 +612,14 @@ impl RunningUsb {
         "the bus clock panics at its next wake-up, holding the controller lock (a harness self-test: the run must end now)".into()
     }
 
+    /// Starts the DSP's GLINK edge on this function's view of guest RAM and its DMA writes.
+    pub(super) fn start_glink(&self) -> std::io::Result<super::glink::RunningGlink> {
+        let xhci = self.xhci.clone();
+        super::glink::RunningGlink::start(self.dma.clone(), self.server.outbox.clone(), move || {
+            crate::fatal::lock(&xhci, "xHCI").is_some_and(|x| x.bus_master())
+        })
+    }
+
     /// Writes a fresh value into the ADSP's message RAM as the xHCI's bus master (vfio-user
     /// DMA_WRITE, which QEMU performs through the function's bus-master address space) and
     /// waits up to a second to read it back through the backend's own map of guest RAM.

@@ -38,6 +38,11 @@ pub struct XhciFunction {
 }
 
 impl XhciFunction {
+    /// Whether the guest enabled bus mastering (QEMU drops the function's DMA otherwise).
+    pub fn bus_master(&self) -> bool {
+        self.pci.config.command() & sideband_device::pci::config::COMMAND_BUS_MASTER != 0
+    }
+
     /// A controller with `config`, raising interrupts through `msix`.
     pub fn new(config: Config, msix: MsixFds) -> anyhow::Result<Self> {
         let vectors = config.max_interrupters;

@@ -19,6 +19,14 @@ use super::machine::Machine;
 pub const ADSP_MSG_RAM: u64 = 0x7ff0_0000;
 /// Bytes of [`ADSP_MSG_RAM`].
 pub const ADSP_MSG_RAM_SIZE: u64 = 0x1_0000;
+/// The APCS mailbox page (the guest's doorbell to the DSP): reserved RAM after the message RAM;
+/// the DSP polls its FIFO instead of watching the doorbell.
+pub const APCS_PAGE: u64 = 0x7ff1_0000;
+/// The GIC interrupt (INTID) of the DSP's doorbell to the guest: SPI 111, the last one QEMU's
+/// GICv2m frame accepts; the v2m node is told to leave it out of its MSI range.
+pub const GLINK_INTID: u32 = 143;
+/// The GLINK channel APR rides on.
+pub const APR_CHANNEL: &str = "apr_audio_svc";
 
 /// The virtio-iommu as a PCI function that the q6usb node points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,8 +58,9 @@ pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
     let mut s = String::from("\n/* sideband additions */\n");
     let _ = write!(
         s,
-        "/ {{\n    reserved-memory {{\n        #address-cells = <2>;\n        #size-cells = <2>;\n        ranges;\n        adsp_msg_ram: memory@{ADSP_MSG_RAM:x} {{\n            reg = <0 0x{ADSP_MSG_RAM:x} 0 0x{ADSP_MSG_RAM_SIZE:x}>;\n            no-map;\n        }};\n    }};\n}};\n"
+        "/ {{\n    reserved-memory {{\n        #address-cells = <2>;\n        #size-cells = <2>;\n        ranges;\n        adsp_msg_ram: memory@{ADSP_MSG_RAM:x} {{\n            reg = <0 0x{ADSP_MSG_RAM:x} 0 0x{ADSP_MSG_RAM_SIZE:x}>;\n            no-map;\n        }};\n        memory@{APCS_PAGE:x} {{\n            reg = <0 0x{APCS_PAGE:x} 0 0x1000>;\n            no-map;\n        }};\n    }};\n}};\n"
     );
+    s += &glink_nodes();
     if let Some(v) = spec.viommu {
         // The virtio-iommu sits behind its own PCIe root port (see `machine::VIOMMU_SLOT`): the
         // bridge node at the port's slot, the device at 0,0 on the bus behind it.
@@ -106,6 +115,46 @@ pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
         intr = spec.intr_idx
     );
     s
+}
+
+/// The DSP's GLINK edge over the message RAM and the APR services on it (apr-glink.md §1, §4),
+/// and the GICv2m told to keep the doorbell's SPI out of its MSI range. Inert on a kernel
+/// without `qcom_glink_rpm` (the stock one): nothing binds them.
+fn glink_nodes() -> String {
+    let spi = GLINK_INTID - 32;
+    format!(
+        r#"&{{/intc@8000000/v2m@8020000}} {{
+    arm,msi-base-spi = <80>;
+    arm,msi-num-spis = <{num}>;
+}};
+/ {{
+    apcs_glb: mailbox@{APCS_PAGE:x} {{
+        compatible = "qcom,msm8994-apcs-kpss-global";
+        reg = <0 0x{APCS_PAGE:x} 0 0x1000>;
+        #mbox-cells = <1>;
+    }};
+    adsp-glink {{
+        compatible = "qcom,glink-rpm";
+        interrupts = <0 {spi} 1>;
+        qcom,rpm-msg-ram = <&adsp_msg_ram>;
+        mboxes = <&apcs_glb 0>;
+        apr {{
+            compatible = "qcom,apr-v2";
+            qcom,glink-channels = "{APR_CHANNEL}";
+            qcom,domain = <4>;
+            #address-cells = <1>;
+            #size-cells = <0>;
+            service@3 {{
+                reg = <3>;
+                compatible = "qcom,q6core";
+            }};
+        }};
+    }};
+}};
+"#,
+        // base-spi counts INTIDs here (QEMU's frame: INTIDs 80-143); stop below the doorbell.
+        num = GLINK_INTID - 80
+    )
 }
 
 /// The path of the PCI host bridge node in a decompiled `virt` DTS (`/pcie@10000000`).

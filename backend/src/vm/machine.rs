@@ -78,6 +78,10 @@ pub struct DeviceSet {
     pub adsp_mhi: bool,
     /// The xHCI controller (vfio-user) with the headset and the loopback device on its ports.
     pub xhci: bool,
+    /// The DSP's GLINK edge (APR's transport), served in the message RAM; its doorbell goes
+    /// through the xHCI, so it needs `xhci`. Its DT nodes are always there (inert on a kernel
+    /// without qcom_glink_rpm).
+    pub adsp_glink: bool,
 }
 
 impl DeviceSet {
@@ -88,6 +92,7 @@ impl DeviceSet {
             adsp_link: true,
             adsp_mhi: false,
             xhci: true,
+            adsp_glink: false,
         }
     }
 

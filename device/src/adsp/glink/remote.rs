@@ -153,6 +153,11 @@ impl GlinkRemote {
         self.broken.as_deref()
     }
 
+    /// Whether the guest has not yet read everything the remote wrote to it.
+    pub fn guest_has_unread<M: GuestMemory>(&self, mem: &M) -> bool {
+        self.ram.r2ap().used(mem).is_ok_and(|n| n > 0)
+    }
+
     /// Whether `name` carries data.
     pub fn is_up(&self, name: &str) -> bool {
         self.channels.iter().any(|c| c.name == name && c.up())

@@ -1,0 +1,157 @@
+//! The DSP's GLINK edge to the guest, which APR rides on to the Q6 services: the pure remote
+//! (`sideband_device::adsp::glink`) on the message RAM the guest's DT reserves, polled every
+//! millisecond on a thread of its own. Its interrupt to the guest is a DMA_WRITE of the doorbell
+//! INTID to the GICv2m's MSI_SETSPI_NS register, sent as the xHCI's bus master (apr-glink.md §3);
+//! while the guest has not read what the remote wrote, the doorbell rings again every 10 ms, so
+//! a kick sent before the guest enabled its interrupt is not the end of the link.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sideband_device::adsp::glink::{Delivery, GlinkRemote, GlinkStats, MsgRam};
+use vm_memory::{GuestAddress, GuestMemoryBackend};
+
+use crate::transport::dma::DmaMemory;
+use crate::transport::vfio_user_server::Outbox;
+use crate::vm::dt::{ADSP_MSG_RAM, ADSP_MSG_RAM_SIZE, APR_CHANNEL, GLINK_INTID};
+
+/// QEMU virt's GICv2m frame: a write of an INTID to MSI_SETSPI_NS pulses that SPI.
+pub const GICV2M_SETSPI_NS: u64 = 0x0802_0040;
+const POLL: Duration = Duration::from_millis(1);
+const REKICK: Duration = Duration::from_millis(10);
+
+/// What the link did, for the summary and `stats`.
+#[derive(Clone, Debug, Default)]
+pub struct GlinkFigures {
+    /// The remote's own counters.
+    pub link: GlinkStats,
+    /// Doorbells rung.
+    pub kicks: u64,
+    /// Whether the APR channel is open both ways.
+    pub apr_up: bool,
+    /// APR packets the guest sent.
+    pub apr_packets: u64,
+    /// Why the link stopped, if the guest broke it.
+    pub broken: Option<String>,
+}
+
+/// The running edge: stops its thread when dropped.
+#[derive(Debug)]
+pub struct RunningGlink {
+    stop: Arc<AtomicBool>,
+    figures: Arc<Mutex<GlinkFigures>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningGlink {
+    /// Serves the edge on `dma` (the xHCI's map of guest RAM), ringing through `outbox` while
+    /// `bus_master()` says QEMU will carry the xHCI's writes.
+    pub fn start(
+        dma: DmaMemory,
+        outbox: Outbox,
+        bus_master: impl Fn() -> bool + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let figures = Arc::new(Mutex::new(GlinkFigures::default()));
+        let (s, f) = (stop.clone(), figures.clone());
+        let thread = std::thread::Builder::new()
+            .name("adsp-glink".into())
+            .spawn(move || {
+                crate::fatal::contain(|| serve(&dma, &outbox, &bus_master, &s, &f));
+            })?;
+        Ok(RunningGlink {
+            stop,
+            figures,
+            thread: Some(thread),
+        })
+    }
+
+    /// The link's figures so far.
+    pub fn figures(&self) -> GlinkFigures {
+        crate::fatal::lock(&self.figures, "GLINK figures")
+            .map(|f| f.clone())
+            .unwrap_or_default()
+    }
+
+    /// One summary line.
+    pub fn summary(&self) -> String {
+        let f = self.figures();
+        format!(
+            "adsp-glink: {} command(s) in, {} out, {} malformed, {} doorbell(s); channel {APR_CHANNEL} {}, {} APR packet(s) from the guest{}",
+            f.link.commands_in,
+            f.link.commands_out,
+            f.link.malformed,
+            f.kicks,
+            if f.apr_up { "up" } else { "not up" },
+            f.apr_packets,
+            f.broken.map(|b| format!("; link stopped: {b}")).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for RunningGlink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    dma: &DmaMemory,
+    outbox: &Outbox,
+    bus_master: &dyn Fn() -> bool,
+    stop: &AtomicBool,
+    figures: &Mutex<GlinkFigures>,
+) {
+    let mut remote = GlinkRemote::new(MsgRam::new(ADSP_MSG_RAM, ADSP_MSG_RAM_SIZE), &[APR_CHANNEL]);
+    let mut installed = false;
+    let mut last_kick: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(POLL);
+        let mem = dma.snapshot();
+        let end = GuestAddress(ADSP_MSG_RAM + ADSP_MSG_RAM_SIZE - 1);
+        if !mem.address_in_range(GuestAddress(ADSP_MSG_RAM)) || !mem.address_in_range(end) {
+            continue; // QEMU has not mapped guest RAM yet, or is gone
+        }
+        if !installed {
+            match remote.install(&*mem) {
+                Ok(()) => log::debug!("GLINK: message RAM at {ADSP_MSG_RAM:#x} set up"),
+                Err(e) => log::warn!("GLINK: cannot set up the message RAM: {e}"),
+            }
+            installed = true;
+        }
+        let poll = remote.poll(&*mem);
+        let Some(mut f) = crate::fatal::lock(figures, "GLINK figures") else {
+            return;
+        };
+        for d in &poll.delivered {
+            match d {
+                Delivery::Up(name) => log::info!("GLINK: channel {name} up"),
+                Delivery::Down(name) => log::info!("GLINK: channel {name} closed by the guest"),
+                Delivery::Data { channel, payload } => {
+                    log::debug!("GLINK: {} byte(s) on {channel}", payload.len());
+                    f.apr_packets += 1;
+                }
+            }
+        }
+        f.apr_up = remote.is_up(APR_CHANNEL);
+        f.link = remote.stats();
+        f.broken = remote.broken().map(str::to_string);
+        let unread = remote.guest_has_unread(&*mem);
+        let rekick = unread && last_kick.is_none_or(|t| t.elapsed() >= REKICK);
+        if (poll.interrupt || rekick) && bus_master() {
+            match outbox.dma_write(GICV2M_SETSPI_NS, &GLINK_INTID.to_le_bytes()) {
+                Ok(true) => {
+                    f.kicks += 1;
+                    last_kick = Some(Instant::now());
+                }
+                Ok(false) => {}
+                Err(e) => log::warn!("GLINK: doorbell to the guest failed: {e}"),
+            }
+        }
+    }
+}

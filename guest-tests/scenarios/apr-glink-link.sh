@@ -1,0 +1,30 @@
+# apr-glink-link: the DSP's GLINK edge comes up (kernel variant q6): qcom_glink_rpm probes on the
+# reserved message RAM, the guest's VERSION and the DSP's OPEN of apr_audio_svc complete both
+# ways (each answer rung in by a DMA_WRITE to the GICv2m doorbell, SPI 111), APR binds to the
+# channel and registers the Q6 core service. No service answers yet: q6core's version query
+# times out, which is not judged here. On a kernel without qcom_glink_rpm every case is skipped.
+# adsp-apr: glink
+. /guest-tests/lib/ktap.sh
+. /guest-tests/lib/wait.sh
+ktap_begin 3
+if ! modinfo qcom_glink_rpm >/dev/null 2>&1; then
+    for c in glink_rpm_probed apr_bound_to_apr_audio_svc q6core_service_registered; do
+        ktap_skip "$c" "this kernel has no qcom_glink_rpm (boot --kernel 7.3+q6)"
+    done
+    ktap_end
+    exit 0
+fi
+modprobe qcom-apcs-ipc-mailbox
+modprobe qcom_glink_rpm
+modprobe apr
+modprobe q6core
+probed() { ls /sys/bus/platform/drivers/qcom_glink_rpm/ 2>/dev/null | grep -q adsp-glink; }
+if wait_until 10 probed; then ktap_ok glink_rpm_probed
+else ktap_fail glink_rpm_probed "qcom_glink_rpm did not bind the adsp-glink node: $(dmesg | grep -i -m3 'glink\|apcs')"; fi
+bound() { ls /sys/bus/rpmsg/drivers/qcom,apr/ 2>/dev/null | grep -q apr_audio_svc; }
+if wait_until 15 bound; then ktap_ok apr_bound_to_apr_audio_svc
+else ktap_fail apr_bound_to_apr_audio_svc "no apr_audio_svc rpmsg device bound to APR: $(ls /sys/bus/rpmsg/devices/ 2>&1 | tr '\n' ' ')"; fi
+core() { ls /sys/bus/aprbus/devices/ 2>/dev/null | grep -q 'q6core'; }
+if wait_until 10 core; then ktap_ok q6core_service_registered
+else ktap_fail q6core_service_registered "APR devices: $(ls /sys/bus/aprbus/devices/ 2>&1 | tr '\n' ' ')"; fi
+ktap_end
