@@ -491,4 +491,36 @@ mod tests {
         let e = serve_connection(server_end, &info(), &mut Nothing, &Outbox::default());
         assert!(e.unwrap_err().to_string().contains("bytes (command 10)"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Any bytes from the client end the connection with an error or serve it to the end;
+        /// nothing panics, and every reply is framed.
+        #[test]
+        fn any_client_bytes_are_answered_or_refused(
+            msgs in proptest::collection::vec(
+                (0u16..16, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0u32..64),
+                1..8,
+            )
+        ) {
+            let (server_end, mut client) = UnixStream::pair().unwrap();
+            let mut wire = Vec::new();
+            for (cmd, body, flags) in &msgs {
+                wire.extend(header(1, *cmd, HEADER + body.len(), *flags, 0));
+                wire.extend(body);
+            }
+            client.write_all(&wire).unwrap();
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            let _ = serve_connection(server_end, &info(), &mut Nothing, &Outbox::default());
+            let mut out = Vec::new();
+            client.read_to_end(&mut out).unwrap();
+            let mut at = 0;
+            while at < out.len() {
+                let size = u32::from_le_bytes(out[at + 4..at + 8].try_into().unwrap()) as usize;
+                proptest::prop_assert!(size >= HEADER && at + size <= out.len());
+                at += size;
+            }
+        }
+    }
 }
