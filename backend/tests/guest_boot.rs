@@ -1142,3 +1142,31 @@ fn a_server_initiated_dma_write_reaches_the_adsp_message_ram() {
         "{stdout}"
     );
 }
+
+/// The DSP's GLINK edge on the kernel variant that has qcom_glink_rpm: the driver probes on the
+/// reserved message RAM, the version and channel handshakes complete both ways (each answer
+/// rung in by a DMA_WRITE to the GICv2m), and APR registers the q6core service.
+#[test]
+fn the_dsp_glink_edge_comes_up_and_apr_registers_q6core_on_the_q6_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = sideband(
+        &["test", "-s", "apr-glink-link", "--kernel", "7.3+q6"],
+        dir.path(),
+    );
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", text(&o.stderr));
+    assert!(!stdout.contains("# SKIP"), "{stdout}");
+    for case in [
+        "ok 1 glink_rpm_probed",
+        "ok 2 apr_bound_to_apr_audio_svc",
+        "ok 3 q6core_service_registered",
+        "ok 4 doorbell_interrupts_counted",
+    ] {
+        assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
+    }
+    assert!(
+        text(&o.stderr).contains("channel apr_audio_svc up"),
+        "{}",
+        text(&o.stderr)
+    );
+}
