@@ -1161,6 +1161,8 @@ fn the_dsp_glink_edge_comes_up_and_apr_registers_q6core_on_the_q6_kernel() {
         "ok 2 apr_bound_to_apr_audio_svc",
         "ok 3 q6core_service_registered",
         "ok 4 doorbell_interrupts_counted",
+        "ok 5 q6afe_bound",
+        "ok 6 core_answered_over_apr",
     ] {
         assert!(stdout.contains(case), "missing `{case}` in:\n{stdout}");
     }

@@ -3,13 +3,15 @@
 //! millisecond on a thread of its own. Its interrupt to the guest is a DMA_WRITE of the doorbell
 //! INTID to the GICv2m's MSI_SETSPI_NS register, sent as the xHCI's bus master (apr-glink.md §3);
 //! while the guest has not read what the remote wrote, the doorbell rings again every 10 ms, so
-//! a kick sent before the guest enabled its interrupt is not the end of the link.
+//! a kick sent before the guest enabled its interrupt is not the end of the link. APR packets on
+//! the channel go to the pure router (`sideband_device::adsp::apr`); its answers go back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use sideband_device::adsp::apr::{Router, RouterStats};
 use sideband_device::adsp::glink::{Delivery, GlinkRemote, GlinkStats, MsgRam};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
@@ -33,6 +35,8 @@ pub struct GlinkFigures {
     pub apr_up: bool,
     /// APR packets the guest sent.
     pub apr_packets: u64,
+    /// What the DSP's APR services did with them.
+    pub apr: RouterStats,
     /// Why the link stopped, if the guest broke it.
     pub broken: Option<String>,
 }
@@ -79,13 +83,16 @@ impl RunningGlink {
     pub fn summary(&self) -> String {
         let f = self.figures();
         format!(
-            "adsp-glink: {} command(s) in, {} out, {} malformed, {} doorbell(s); channel {APR_CHANNEL} {}, {} APR packet(s) from the guest{}",
+            "adsp-glink: {} command(s) in, {} out, {} malformed, {} doorbell(s); channel {APR_CHANNEL} {}, {} APR packet(s) from the guest ({} to the core service, {} to services not modelled yet, {} malformed){}",
             f.link.commands_in,
             f.link.commands_out,
             f.link.malformed,
             f.kicks,
             if f.apr_up { "up" } else { "not up" },
             f.apr_packets,
+            f.apr.core,
+            f.apr.unsupported,
+            f.apr.malformed,
             f.broken.map(|b| format!("; link stopped: {b}")).unwrap_or_default()
         )
     }
@@ -108,6 +115,7 @@ fn serve(
     figures: &Mutex<GlinkFigures>,
 ) {
     let mut remote = GlinkRemote::new(MsgRam::new(ADSP_MSG_RAM, ADSP_MSG_RAM_SIZE), &[APR_CHANNEL]);
+    let mut router = Router::default();
     let mut installed = false;
     let mut last_kick: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -124,26 +132,41 @@ fn serve(
             }
             installed = true;
         }
-        let poll = remote.poll(&*mem);
         let Some(mut f) = crate::fatal::lock(figures, "GLINK figures") else {
             return;
         };
-        for d in &poll.delivered {
-            match d {
-                Delivery::Up(name) => log::info!("GLINK: channel {name} up"),
-                Delivery::Down(name) => log::info!("GLINK: channel {name} closed by the guest"),
-                Delivery::Data { channel, payload } => {
-                    log::debug!("GLINK: {} byte(s) on {channel}", payload.len());
-                    f.apr_packets += 1;
+        // A poll reads what the guest wrote and writes what is queued: poll again while the
+        // guest's packets produce answers, so they leave in this tick (bounded rounds).
+        let mut interrupt = false;
+        for _ in 0..4 {
+            let poll = remote.poll(&*mem);
+            interrupt |= poll.interrupt;
+            if poll.delivered.is_empty() {
+                break;
+            }
+            for d in poll.delivered {
+                match d {
+                    Delivery::Up(name) => log::info!("GLINK: channel {name} up"),
+                    Delivery::Down(name) => log::info!("GLINK: channel {name} closed by the guest"),
+                    Delivery::Data { channel, payload } => {
+                        log::debug!("GLINK: {} byte(s) on {channel}", payload.len());
+                        f.apr_packets += 1;
+                        for answer in router.handle(&payload) {
+                            if let Err(e) = remote.send(APR_CHANNEL, &answer) {
+                                log::warn!("APR: answer not sent: {e}");
+                            }
+                        }
+                    }
                 }
             }
         }
+        f.apr = router.stats();
         f.apr_up = remote.is_up(APR_CHANNEL);
         f.link = remote.stats();
         f.broken = remote.broken().map(str::to_string);
         let unread = remote.guest_has_unread(&*mem);
         let rekick = unread && last_kick.is_none_or(|t| t.elapsed() >= REKICK);
-        if (poll.interrupt || rekick) && bus_master() {
+        if (interrupt || rekick) && bus_master() {
             match outbox.dma_write(GICV2M_SETSPI_NS, &GLINK_INTID.to_le_bytes()) {
                 Ok(true) => {
                     f.kicks += 1;

@@ -131,7 +131,7 @@ impl RunningDevices {
 
     /// Live figures (elapsed, the DSP's stream, the headset, interrupters, capture) as JSON.
     pub fn stats(&self) -> serde_json::Value {
-        stats::stats(self.usb.as_ref(), self.started)
+        stats::stats(self.usb.as_ref(), self.glink.as_ref(), self.started)
     }
 
     /// Parses one request line (crate::request) and executes it: the control socket's, a

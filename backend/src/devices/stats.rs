@@ -9,9 +9,25 @@ use super::usb::RunningUsb;
 
 /// The figures `stats` answers: elapsed time, the DSP's stream (TDs queued and completed,
 /// missed service, underruns, TDs queued ahead), the headset (intervals served and missed,
-/// packets, bytes), the xHCI's interrupters and the capture.
-pub(super) fn stats(usb: Option<&RunningUsb>, started: Instant) -> Value {
+/// packets, bytes), the xHCI's interrupters and the capture; the GLINK edge and APR, when served.
+pub(super) fn stats(
+    usb: Option<&RunningUsb>,
+    glink: Option<&super::glink::RunningGlink>,
+    started: Instant,
+) -> Value {
     let mut v = json!({ "elapsed_s": started.elapsed().as_secs_f64() });
+    if let Some(g) = glink {
+        let f = g.figures();
+        v["glink"] = json!({
+            "apr_up": f.apr_up,
+            "doorbells": f.kicks,
+            "apr_packets": f.apr_packets,
+            "apr_core": f.apr.core,
+            "apr_unsupported": f.apr.unsupported,
+            "apr_malformed": f.apr.malformed,
+            "malformed": f.link.malformed,
+        });
+    }
     let Some(usb) = usb else {
         return v;
     };

@@ -148,6 +148,10 @@ fn glink_nodes() -> String {
                 reg = <3>;
                 compatible = "qcom,q6core";
             }};
+            service@4 {{
+                reg = <4>;
+                compatible = "qcom,q6afe";
+            }};
         }};
     }};
 }};

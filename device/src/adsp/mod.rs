@@ -3,6 +3,7 @@
 //! - [`qrtr`]: packet codec, control packets, flow control, the DSP's node (node 5);
 //! - [`qmi`]: the table-driven QMI codec;
 //! - [`uaudio`]: the UAUDIO service's messages and the DSP's client state machine;
+//! - [`apr`]: APR packets and the Q6 services behind them (the core service so far);
 //! - [`glink`]: GLINK over RPM message RAM, the link APR rides on to the Q6 services;
 //! - [`link`]: node and client wired together, which the backend feeds with whole QRTR packets
 //!   from the guest's `/dev/qrtr-tun` relay and which returns whole packets to write back.
@@ -11,6 +12,7 @@
 //! message is checked, refused with an error value and a warning, never a panic, and every
 //! allocation is bounded by the input size or a constant.
 
+pub mod apr;
 pub mod engine;
 pub mod glink;
 pub mod link;

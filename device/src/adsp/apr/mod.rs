@@ -1,0 +1,81 @@
+//! APR, the packet router between the guest's Q6 audio drivers and the DSP's services, over
+//! the GLINK channel `apr_audio_svc`:
+//! - [`packet`]: the header, checked as apr.c checks it, and the DSP's answers;
+//! - [`core`]: the core service (3).
+//!
+//! [`Router::handle`] takes one packet the guest sent and returns what the DSP sends back. A
+//! packet that fails the checks is dropped with a log line (apr.c does the same with ours).
+
+pub mod core;
+pub mod packet;
+
+/// APR service ids (dt-bindings/soc/qcom,apr.h).
+pub mod svc {
+    pub const CORE: u8 = 3;
+    pub const AFE: u8 = 4;
+    pub const ASM: u8 = 7;
+    pub const ADM: u8 = 8;
+}
+
+/// Packet figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Packets the guest sent that parsed.
+    pub packets: u64,
+    /// Commands to the core service.
+    pub core: u64,
+    /// Commands to services not modelled yet, answered "unsupported".
+    pub unsupported: u64,
+    /// Packets dropped as malformed.
+    pub malformed: u64,
+}
+
+/// The DSP's side of APR.
+#[derive(Clone, Debug, Default)]
+pub struct Router {
+    stats: RouterStats,
+}
+
+impl Router {
+    /// Figures so far.
+    pub fn stats(&self) -> RouterStats {
+        self.stats
+    }
+
+    /// One packet from the guest; the answers to send back, in order.
+    pub fn handle(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let (h, payload) = match packet::parse(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("APR: dropped a packet from the guest: {e}");
+                self.stats.malformed += 1;
+                return Vec::new();
+            }
+        };
+        self.stats.packets += 1;
+        if h.dest_domain != packet::DOMAIN_ADSP {
+            log::warn!("APR: packet for domain {}, not the DSP's", h.dest_domain);
+            self.stats.malformed += 1;
+            return Vec::new();
+        }
+        let answer = match h.dest_svc {
+            svc::CORE => {
+                self.stats.core += 1;
+                core::handle(&h, payload)
+            }
+            other => {
+                log::debug!(
+                    "APR: service {other} opcode {:#x} not modelled yet",
+                    h.opcode
+                );
+                self.stats.unsupported += 1;
+                packet::basic(&h, packet::EUNSUPPORTED)
+            }
+        };
+        match h.msg_type {
+            packet::MsgType::SeqCmd => vec![answer],
+            // Non-sequenced commands want no answer; the guest never sends events or answers.
+            _ => Vec::new(),
+        }
+    }
+}
