@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sideband_device::adsp::apr::{Router, RouterStats};
+use sideband_device::adsp::apr::{AfeEvent, Router, RouterStats};
 use sideband_device::adsp::glink::{Delivery, GlinkRemote, GlinkStats, MsgRam};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
@@ -37,6 +37,10 @@ pub struct GlinkFigures {
     pub apr_packets: u64,
     /// What the DSP's APR services did with them.
     pub apr: RouterStats,
+    /// USB port starts and stops the AFE was asked for.
+    pub afe_starts: u64,
+    /// See `afe_starts`.
+    pub afe_stops: u64,
     /// Why the link stopped, if the guest broke it.
     pub broken: Option<String>,
 }
@@ -83,7 +87,7 @@ impl RunningGlink {
     pub fn summary(&self) -> String {
         let f = self.figures();
         format!(
-            "adsp-glink: {} command(s) in, {} out, {} malformed, {} doorbell(s); channel {APR_CHANNEL} {}, {} APR packet(s) from the guest ({} to the core service, {} to services not modelled yet, {} malformed){}",
+            "adsp-glink: {} command(s) in, {} out, {} malformed, {} doorbell(s); channel {APR_CHANNEL} {}, {} APR packet(s) from the guest ({} to the core service, {} to AFE, {} to services not modelled yet, {} malformed), USB port {} start(s)/{} stop(s){}",
             f.link.commands_in,
             f.link.commands_out,
             f.link.malformed,
@@ -91,8 +95,11 @@ impl RunningGlink {
             if f.apr_up { "up" } else { "not up" },
             f.apr_packets,
             f.apr.core,
+            f.apr.afe,
             f.apr.unsupported,
             f.apr.malformed,
+            f.afe_starts,
+            f.afe_stops,
             f.broken.map(|b| format!("; link stopped: {b}")).unwrap_or_default()
         )
     }
@@ -157,6 +164,21 @@ fn serve(
                             }
                         }
                     }
+                }
+            }
+        }
+        for event in router.take_events() {
+            match event {
+                AfeEvent::Start(p) => {
+                    f.afe_starts += 1;
+                    log::info!(
+                        "AFE: USB port start for card {} pcm {}: {} Hz, {} bit, {} ch, interval {} us (the QMI stream enable is not wired to it yet)",
+                        p.card, p.pcm, p.rate, p.bits, p.channels, p.service_interval_us
+                    );
+                }
+                AfeEvent::Stop => {
+                    f.afe_stops += 1;
+                    log::info!("AFE: USB port stop");
                 }
             }
         }

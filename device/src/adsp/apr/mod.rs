@@ -1,13 +1,17 @@
 //! APR, the packet router between the guest's Q6 audio drivers and the DSP's services, over
 //! the GLINK channel `apr_audio_svc`:
 //! - [`packet`]: the header, checked as apr.c checks it, and the DSP's answers;
-//! - [`core`]: the core service (3).
+//! - [`core`]: the core service (3);
+//! - [`afe`]: the AFE service (4) for the USB port.
 //!
 //! [`Router::handle`] takes one packet the guest sent and returns what the DSP sends back. A
 //! packet that fails the checks is dropped with a log line (apr.c does the same with ours).
 
+pub mod afe;
 pub mod core;
 pub mod packet;
+
+pub use afe::{AfeEvent, UsbPort};
 
 /// APR service ids (dt-bindings/soc/qcom,apr.h).
 pub mod svc {
@@ -24,6 +28,8 @@ pub struct RouterStats {
     pub packets: u64,
     /// Commands to the core service.
     pub core: u64,
+    /// Commands to the AFE service.
+    pub afe: u64,
     /// Commands to services not modelled yet, answered "unsupported".
     pub unsupported: u64,
     /// Packets dropped as malformed.
@@ -34,12 +40,19 @@ pub struct RouterStats {
 #[derive(Clone, Debug, Default)]
 pub struct Router {
     stats: RouterStats,
+    afe: afe::Afe,
+    events: Vec<AfeEvent>,
 }
 
 impl Router {
     /// Figures so far.
     pub fn stats(&self) -> RouterStats {
         self.stats
+    }
+
+    /// What the services asked of the rest of the DSP since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<AfeEvent> {
+        std::mem::take(&mut self.events)
     }
 
     /// One packet from the guest; the answers to send back, in order.
@@ -62,6 +75,12 @@ impl Router {
             svc::CORE => {
                 self.stats.core += 1;
                 core::handle(&h, payload)
+            }
+            svc::AFE => {
+                self.stats.afe += 1;
+                let (answer, event) = self.afe.handle(&h, payload);
+                self.events.extend(event);
+                answer
             }
             other => {
                 log::debug!(
