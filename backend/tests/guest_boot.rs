@@ -863,6 +863,11 @@ fn each_console_detector_fails_the_run_on_its_line_and_an_info_line_passes() {
             "UBSAN: array-index-out-of-bounds in sound/usb/qcom/qc_audio_offload.c:812:23",
         ),
         (
+            "initramfs",
+            "initramfs unpacking failed",
+            "Initramfs unpacking failed: no cpio magic",
+        ),
+        (
             "oops",
             "kernel oops",
             "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008",

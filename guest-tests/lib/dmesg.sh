@@ -1,7 +1,7 @@
 # Kernel log checks shared by scenarios.
 # Lines that mean the kernel found a bug: WARN/BUG/Oops, lockdep reports, hung tasks, KASAN, atomic
 # sleep, RCU stalls, the xHCI driver's own errors, USB enumeration errors, refcount_t and list
-# corruption reports, UBSAN.
+# corruption reports, UBSAN, a damaged initramfs.
 # Keep in step with backend/src/vm/detect.rs, which applies the same rules to the console (one
 # variable per report kind there, named after it; DMESG_BAD is all of them).
 DMESG_PANIC='Kernel panic'
@@ -20,7 +20,8 @@ DMESG_USB_ENUM_ERROR='(usb|hub) [^ ]+: (device descriptor read/|device not accep
 DMESG_REFCOUNT='refcount_t: '
 DMESG_LIST_CORRUPTION='list_(add|del) corruption|list_add double add'
 DMESG_UBSAN='UBSAN: '
-DMESG_BAD="$DMESG_PANIC|$DMESG_OOPS|$DMESG_BUG|$DMESG_WARNING|$DMESG_LOCKDEP|$DMESG_HUNG_TASK|$DMESG_KASAN|$DMESG_ATOMIC_SLEEP|$DMESG_SOFT_LOCKUP|$DMESG_WORKQUEUE_LOCKUP|$DMESG_RCU_STALL|$DMESG_XHCI_ERROR|$DMESG_USB_ENUM_ERROR|$DMESG_REFCOUNT|$DMESG_LIST_CORRUPTION|$DMESG_UBSAN"
+DMESG_INITRAMFS='Initramfs unpacking failed'
+DMESG_BAD="$DMESG_PANIC|$DMESG_OOPS|$DMESG_BUG|$DMESG_WARNING|$DMESG_LOCKDEP|$DMESG_HUNG_TASK|$DMESG_KASAN|$DMESG_ATOMIC_SLEEP|$DMESG_SOFT_LOCKUP|$DMESG_WORKQUEUE_LOCKUP|$DMESG_RCU_STALL|$DMESG_XHCI_ERROR|$DMESG_USB_ENUM_ERROR|$DMESG_REFCOUNT|$DMESG_LIST_CORRUPTION|$DMESG_UBSAN|$DMESG_INITRAMFS"
 # dmesg_kind_ere KIND: the lines of one report kind (the names of detect.rs: xhci-error, ...).
 dmesg_kind_ere() {
     _v=DMESG_$(echo "$1" | sed 'y/abcdefghijklmnopqrstuvwxyz-/ABCDEFGHIJKLMNOPQRSTUVWXYZ_/')

@@ -24,6 +24,7 @@ usb-enum-error) LINE='usb 1-1: device descriptor read/64, error -71' ;;
 refcount) LINE='refcount_t: underflow; use-after-free.' ;;
 list-corruption) LINE='list_del corruption, ffff000004f8a0c8->next is LIST_POISON1 (dead000000000100)' ;;
 ubsan) LINE='UBSAN: array-index-out-of-bounds in sound/usb/qcom/qc_audio_offload.c:812:23' ;;
+initramfs) LINE='Initramfs unpacking failed: no cpio magic' ;;
 *) LINE= ;;
 esac
 ktap_begin 4

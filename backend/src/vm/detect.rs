@@ -48,6 +48,9 @@ pub enum FindingKind {
     ListCorruption,
     /// `UBSAN: array-index-out-of-bounds in ...` and the other undefined-behaviour reports.
     Ubsan,
+    /// `Initramfs unpacking failed: ...`: the guest booted a damaged archive, so whatever fails
+    /// later (a missing module or file) is the harness's fault, and the run says so first.
+    Initramfs,
 }
 
 impl FindingKind {
@@ -69,6 +72,7 @@ impl FindingKind {
         FindingKind::Refcount,
         FindingKind::ListCorruption,
         FindingKind::Ubsan,
+        FindingKind::Initramfs,
     ];
 
     /// The stable short name scenario headers use (`# expect-report: KIND`, `report KIND`).
@@ -90,6 +94,7 @@ impl FindingKind {
             FindingKind::Refcount => "refcount",
             FindingKind::ListCorruption => "list-corruption",
             FindingKind::Ubsan => "ubsan",
+            FindingKind::Initramfs => "initramfs",
         }
     }
 
@@ -124,6 +129,7 @@ impl fmt::Display for FindingKind {
             FindingKind::Refcount => "refcount_t report",
             FindingKind::ListCorruption => "list corruption",
             FindingKind::Ubsan => "UBSAN report",
+            FindingKind::Initramfs => "initramfs unpacking failed",
         })
     }
 }
@@ -274,6 +280,8 @@ pub fn classify(line: &str) -> Option<FindingKind> {
         Some(FindingKind::ListCorruption)
     } else if body.starts_with("UBSAN: ") {
         Some(FindingKind::Ubsan)
+    } else if body.starts_with("Initramfs unpacking failed") {
+        Some(FindingKind::Initramfs)
     } else if xhci_error(body) {
         Some(FindingKind::XhciError)
     } else if usb_enum_error(body) {
@@ -495,6 +503,7 @@ mod tests {
         ("[    7.1] list_del corruption, ffff000004f8a0c8->next is LIST_POISON1 (dead000000000100)", FindingKind::ListCorruption),
         ("[    7.1] list_del corruption. prev->next should be ffff000004f8a0c8, but was ffff000004f8a000. (prev=ffff000004f8a0d0)", FindingKind::ListCorruption),
         ("[    7.1] list_add double add: new=ffff000004f8a0c8, prev=ffff000004f8a0c8, next=ffff000004f8a0d0.", FindingKind::ListCorruption),
+        ("[    0.9] Initramfs unpacking failed: no cpio magic", FindingKind::Initramfs),
         ("[    7.1] UBSAN: array-index-out-of-bounds in sound/usb/qcom/qc_audio_offload.c:812:23", FindingKind::Ubsan),
         ("[    7.1] UBSAN: shift-out-of-bounds in drivers/usb/host/xhci-sideband.c:100:9", FindingKind::Ubsan),
     ];
@@ -546,11 +555,12 @@ mod tests {
                 | FindingKind::UsbEnumError
                 | FindingKind::Refcount
                 | FindingKind::ListCorruption
-                | FindingKind::Ubsan => FindingKind::ALL.contains(&kind),
+                | FindingKind::Ubsan
+                | FindingKind::Initramfs => FindingKind::ALL.contains(&kind),
             };
             assert!(listed, "{kind:?} missing from FindingKind::ALL");
         }
-        assert_eq!(FindingKind::ALL.len(), 16);
+        assert_eq!(FindingKind::ALL.len(), 17);
     }
 
     #[test]
