@@ -344,35 +344,45 @@ impl RunningUsb {
             };
             let s = run.engine.stats();
             let done = run.engine.finished() || run.engine.is_stopped();
-            if done || std::time::Instant::now() > deadline {
-                if let Some(f) = run.engine.last_fault() {
-                    anyhow::bail!(
-                        "SMMU fault at IOVA {:#x} ({:?}) after {} TDs",
-                        f.iova,
-                        f.reason,
-                        s.tds_queued
-                    );
-                }
-                let ahead = crate::fatal::lock(&self.headset.0, "headset")
-                    .map(|h| {
-                        let p = h.function().recorder().stats();
-                        (p.frames_ahead_min, p.frames_ahead_max)
-                    })
-                    .unwrap_or_default();
-                if !done {
-                    anyhow::bail!("the stream did not finish in time: {} of {samples} samples queued, {} TDs outstanding", s.samples, run.engine.outstanding());
-                }
-                return Ok(format!(
-                    "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs; headset: {} missed intervals, frames ahead {}..{}; feedback: {} reports, last {}",
-                    s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors, primary().0 - events_before,
-                    primary().1 - irqs_before,
-                    missed() - missed_before,
-                    ahead.0,
-                    ahead.1,
-                    run.engine.feedback().0,
-                    run.engine.feedback().1.map_or("none".into(), |f| format!("{f:.4} frames per interval unit"))
-                ));
+            if !done && std::time::Instant::now() <= deadline {
+                continue;
             }
+            let (fault, outstanding, feedback) = (
+                run.engine.last_fault(),
+                run.engine.outstanding(),
+                run.engine.feedback(),
+            );
+            // The bus clock takes the xHCI, then the engine: never the other way round here.
+            drop(guard);
+            if let Some(f) = fault {
+                anyhow::bail!(
+                    "SMMU fault at IOVA {:#x} ({:?}) after {} TDs",
+                    f.iova,
+                    f.reason,
+                    s.tds_queued
+                );
+            }
+            if !done {
+                anyhow::bail!("the stream did not finish in time: {} of {samples} samples queued, {outstanding} TDs outstanding", s.samples);
+            }
+            let ahead = crate::fatal::lock(&self.headset.0, "headset")
+                .map(|h| {
+                    let p = h.function().recorder().stats();
+                    (p.frames_ahead_min, p.frames_ahead_max)
+                })
+                .unwrap_or_default();
+            let (events, irqs) = primary();
+            return Ok(format!(
+                "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs; headset: {} missed intervals, frames ahead {}..{}; feedback: {} reports, last {}",
+                s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors,
+                events - events_before,
+                irqs - irqs_before,
+                missed() - missed_before,
+                ahead.0,
+                ahead.1,
+                feedback.0,
+                feedback.1.map_or("none".into(), |f| format!("{f:.4} frames per interval unit"))
+            ));
         }
     }
 
