@@ -58,6 +58,7 @@ pub const VERBS: &[(&str, &str)] = &[
     ("host-stall", "MS COUNT EVERY_MS"),
     ("selftest-panic", ""),
     ("selftest-dma-write", ""),
+    ("selftest-stuck", ""),
     (
         "at-arm",
         "FUNC[:return][+N][@OUTER] ADDR[-END] [OUTER_ADDR-OUTER_END] [REQUEST...] (console only)",
@@ -162,6 +163,9 @@ pub enum Request {
     /// `selftest-dma-write`: the backend writes into guest RAM as the xHCI's bus master (a
     /// vfio-user DMA_WRITE that QEMU performs) and reads it back.
     SelftestDmaWrite,
+    /// `selftest-stuck`: the request never returns (the harness's own self-test: the boot
+    /// watchdog must end the run).
+    SelftestStuck,
     /// `at-arm TRIGGER ADDR[-END] [OUTER_ADDR-OUTER_END] [REQUEST...]`, its argument text as
     /// vm/plugin.rs `parse_runtime_arm` takes it (the action may hold `;`). Console only: the
     /// runner arms the plugin it loaded; the control socket and a trigger's action refuse it.
@@ -499,6 +503,7 @@ fn parse_verb(text: &str, verb: &str, args: &[&str]) -> Result<Request> {
         ("host-stall", [ms, count, every]) => host_stall(ms, count, every)?,
         ("selftest-panic", []) => R::SelftestPanic,
         ("selftest-dma-write", []) => R::SelftestDmaWrite,
+        ("selftest-stuck", []) => R::SelftestStuck,
         _ => match VERBS.iter().position(|(v, _)| *v == verb) {
             Some(i) => {
                 let usage = usage_items().nth(i).unwrap_or_default();
@@ -576,6 +581,7 @@ impl Request {
             R::HostStall { .. } => "host-stall",
             R::SelftestPanic => "selftest-panic",
             R::SelftestDmaWrite => "selftest-dma-write",
+            R::SelftestStuck => "selftest-stuck",
             R::AtArm(_) => "at-arm",
         }
     }
@@ -879,6 +885,7 @@ mod tests {
             },
             Request::SelftestPanic,
             Request::SelftestDmaWrite,
+            Request::SelftestStuck,
             Request::AtArm("f+1 1000-1100 unplug 1; sleep 300".into()),
             Request::AtArm(String::new()),
         ];
@@ -1031,7 +1038,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains("host-stall MS COUNT EVERY_MS, selftest-panic, selftest-dma-write, at-arm"),
+            e.contains("host-stall MS COUNT EVERY_MS, selftest-panic, selftest-dma-write, selftest-stuck, at-arm"),
             "{e}"
         );
         assert!(error("").starts_with("unknown request ''"));

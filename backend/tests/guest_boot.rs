@@ -1177,3 +1177,32 @@ fn the_dsp_glink_edge_comes_up_and_apr_registers_q6core_on_the_q6_kernel() {
         text(&o.stderr)
     );
 }
+
+/// A request that never returns (a lock-order deadlock in the backend, say) holds the console
+/// loop, so only the boot watchdog can end the run: it kills QEMU and exits 1 with a reason,
+/// soon after the boot's own deadlines, instead of hanging the job.
+#[test]
+fn a_request_that_never_returns_ends_the_run_through_the_watchdog() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let o = sideband(
+        &[
+            "test",
+            "-s",
+            "selftest-stuck",
+            "--ready-timeout",
+            "40",
+            "--run-timeout",
+            "5",
+        ],
+        dir.path(),
+    );
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the backend is stuck"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(40 + 5 + 15 + 30 + 30),
+        "took {:?}",
+        started.elapsed()
+    );
+}

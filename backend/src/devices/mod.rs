@@ -198,6 +198,9 @@ impl RunningDevices {
             } => faults::host_stalls(self.usb()?, *ms, *count, *every_ms),
             R::SelftestPanic => Ok(self.usb()?.selftest_panic()),
             R::SelftestDmaWrite => self.usb()?.selftest_dma_write(),
+            R::SelftestStuck => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
         }
     }
 

@@ -37,6 +37,10 @@ const ANSWER_MAX: usize = 1000;
 pub const DONE_MARKER: &str = "SIDEBAND-DONE rc=";
 /// How long QEMU gets to exit after the guest finished or panicked.
 const EXIT_GRACE: Duration = Duration::from_secs(15);
+/// How long past a boot's own deadline (and its exit grace) the watchdog waits before it ends a
+/// process whose console thread is stuck inside a request (a lock-order deadlock in the backend,
+/// say), which the console loop itself can never notice.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(30);
 /// How long a deadlocked guest may go on printing (the rest of the hung-task reports and the
 /// held-locks list follow within a second or two).
 const DEADLOCK_GRACE: Duration = Duration::from_secs(5);
@@ -280,6 +284,37 @@ pub struct ConsoleRequest<'a> {
     pub asked: bool,
 }
 
+/// Ends the process if the boot it guards is still running `limit` after it started: the one
+/// wait in a boot that the console loop cannot bound itself is a request it runs inline that
+/// never returns. Kills QEMU, says so on stderr and in the console log, exits 1. Dropping the
+/// returned sender (the boot ended) stops the watchdog.
+fn watchdog(limit: Duration, qemu: u32, log: std::path::PathBuf) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("boot-watchdog".into())
+        .spawn(move || {
+            if rx.recv_timeout(limit) != Err(mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+            let note = format!(
+                "[sideband] the backend is stuck: the boot is still running {} s after it started, past every deadline; a request never returned (a deadlock in the backend?). Ending the run; console log: {}",
+                limit.as_secs(),
+                log.display()
+            );
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&log) {
+                let _ = writeln!(f, "{note}");
+            }
+            eprintln!("{note}");
+            // SAFETY: kill(2) with a pid we started; at worst the process is already gone.
+            unsafe { libc::kill(qemu as libc::pid_t, libc::SIGKILL) };
+            std::process::exit(1);
+        });
+    if let Err(e) = spawned {
+        log::warn!("no boot watchdog: {e}");
+    }
+    tx
+}
+
 /// Boots the guest and watches it until it ends; the console goes to `spec.console_log`.
 /// Requests a scenario prints after [`CONTROL_MARKER`] or [`ASK_MARKER`] go to `control` (with
 /// QEMU's pid), whose answer (or error) is written to the console log; the answer to an asked
@@ -316,6 +351,11 @@ pub fn boot(
         .spawn()
         .with_context(|| format!("cannot start {}", image.qemu.display()))?;
     let mut console_in = child.stdin.take().context("no QEMU stdin")?;
+    let _watchdog = watchdog(
+        spec.ready_timeout + spec.run_timeout + EXIT_GRACE + WATCHDOG_GRACE,
+        child.id(),
+        spec.console_log.clone(),
+    );
     let (tx, rx) = mpsc::channel();
     pump(
         child.stdout.take().context("no QEMU stdout")?,
