@@ -421,11 +421,11 @@ fn boot(common: &Common, scenario: Option<String>) -> Result<ExitCode> {
     } else {
         None
     };
-    let running = std::sync::Arc::new(devices::RunningDevices::start(
+    let running = devices::RunningDevices::start_shared(
         &opts.devices,
         &opts.out_dir.join("boot"),
         &opts.headset,
-    )?);
+    )?;
     let fault_at = runner::serve_plugin(plan, &running)?;
     let spec = BootSpec {
         machine: opts.machine.clone(),

@@ -173,6 +173,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     let mut devices = opts.devices;
     devices.adsp_mhi |= header.adsp_mhi;
     devices.adsp_glink |= header.adsp_glink;
+    devices.q6_card |= header.q6_card;
     let opts = &RunOptions {
         devices,
         ..opts.clone()
@@ -189,11 +190,8 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     };
     // A backend failure belongs to the run it happened in (the devices start here).
     crate::fatal::clear();
-    let running = Arc::new(RunningDevices::start(
-        &opts.devices,
-        &opts.out_dir.join(scenario),
-        &opts.headset,
-    )?);
+    let running =
+        RunningDevices::start_shared(&opts.devices, &opts.out_dir.join(scenario), &opts.headset)?;
     let fault_at = serve_plugin(plan, &running)?;
     let pcap = opts.pcap.as_ref().map(|c| (c.path_for(scenario), c.cap));
     if let Some((path, cap)) = &pcap {

@@ -24,6 +24,9 @@
 //! - `# adsp-link: mhi` boots the scenario with the ADSP's QRTR link on the emulated MHI function
 //!   (the guest's qrtr-mhi) instead of the virtio-serial relay: for scenarios that need the DSP to
 //!   answer while the guest's user processes are frozen (system suspend).
+//! - `# adsp-apr: glink` serves the DSP's GLINK edge (APR's transport); `# adsp-apr: q6-card` also
+//!   makes the guest's sound card the Qualcomm platform card on APR (q6asm, q6adm, q6routing,
+//!   q6afe's DAIs, q6usb under `qcom,sm8250-sndcard`) instead of the simple card.
 //!
 //! KERNELS is a comma-separated list of kernel variants (`stock` for none, `fixture`, `kasan`,
 //! ...).
@@ -180,6 +183,9 @@ pub struct Scenario {
     pub adsp_mhi: bool,
     /// `# adsp-apr: glink`: the DSP serves its GLINK edge (APR's transport) too.
     pub adsp_glink: bool,
+    /// `# adsp-apr: q6-card`: the GLINK edge, and the guest's sound card is the Qualcomm
+    /// platform card (q6asm, q6adm, q6routing, q6afe and q6usb under `qcom,sm8250-sndcard`).
+    pub q6_card: bool,
     /// Header lines that do not parse (a scenario with any is refused before it boots).
     pub errors: Vec<String>,
 }
@@ -206,8 +212,13 @@ impl Scenario {
             if body.strip_prefix("adsp-link:").map(str::trim) == Some("mhi") {
                 s.adsp_mhi = true;
             }
-            if body.strip_prefix("adsp-apr:").map(str::trim) == Some("glink") {
-                s.adsp_glink = true;
+            match body.strip_prefix("adsp-apr:").map(str::trim) {
+                Some("glink") => s.adsp_glink = true,
+                Some("q6-card") => (s.adsp_glink, s.q6_card) = (true, true),
+                Some(other) => s.errors.push(format!(
+                    "'adsp-apr: {other}': the DSP's APR side is 'glink' or 'q6-card'"
+                )),
+                None => {}
             }
             if let Some(rest) = body.strip_prefix("evidence:") {
                 match (Evidence::parse(rest), last_mark.is_empty()) {
@@ -419,6 +430,16 @@ fn glob(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adsp_apr_names_the_edge_or_the_platform_card_and_nothing_else() {
+        let glink = Scenario::parse("a", "# a: x\n# adsp-apr: glink\n");
+        assert!(glink.adsp_glink && !glink.q6_card && glink.errors.is_empty());
+        let card = Scenario::parse("b", "# b: x\n# adsp-apr: q6-card\n");
+        assert!(card.adsp_glink && card.q6_card && card.errors.is_empty());
+        let bad = Scenario::parse("c", "# c: x\n# adsp-apr: rpmsg\n");
+        assert_eq!(bad.errors.len(), 1, "{:?}", bad.errors);
+    }
 
     #[test]
     fn header_gives_purpose_marks_and_their_evidence_per_variant() {

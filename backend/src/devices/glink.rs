@@ -4,9 +4,13 @@
 //! INTID to the GICv2m's MSI_SETSPI_NS register, sent as the xHCI's bus master (apr-glink.md §3);
 //! while the guest has not read what the remote wrote, the doorbell rings again every 10 ms, so
 //! a kick sent before the guest enabled its interrupt is not the end of the link. APR packets on
-//! the channel go to the pure router (`sideband_device::adsp::apr`); its answers go back.
+//! the channel go to the pure router (`sideband_device::adsp::apr`); its answers go back. The
+//! stream manager's queued buffers play out in real time on this thread's clock (their done
+//! events go back as each one's time passes), and AFE port starts and stops go to the
+//! `adsp-afe` thread (`super::afe`), which asks the guest for the USB stream.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,6 +45,18 @@ pub struct GlinkFigures {
     pub afe_starts: u64,
     /// See `afe_starts`.
     pub afe_stops: u64,
+    /// What the AFE-driven stream enables and disables came to, in order (`super::afe`).
+    pub afe_outcomes: Vec<Result<String, String>>,
+    /// Buffers the stream manager was given (WRITE_V2) and gave back played.
+    pub asm_writes: u64,
+    /// See `asm_writes`.
+    pub asm_writes_done: u64,
+    /// RENDERED_EOS events sent.
+    pub asm_eos: u64,
+    /// COPPs the device manager opened, and routes set.
+    pub adm_copps: u64,
+    /// See `adm_copps`.
+    pub adm_routes: u64,
     /// Why the link stopped, if the guest broke it.
     pub broken: Option<String>,
 }
@@ -56,10 +72,12 @@ pub struct RunningGlink {
 impl RunningGlink {
     /// Serves the edge on `dma` (the xHCI's map of guest RAM), ringing through `outbox` while
     /// `bus_master()` says QEMU will carry the xHCI's writes.
+    /// AFE port starts and stops go to `afe`.
     pub fn start(
         dma: DmaMemory,
         outbox: Outbox,
         bus_master: impl Fn() -> bool + Send + 'static,
+        afe: Sender<AfeEvent>,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let figures = Arc::new(Mutex::new(GlinkFigures::default()));
@@ -67,7 +85,7 @@ impl RunningGlink {
         let thread = std::thread::Builder::new()
             .name("adsp-glink".into())
             .spawn(move || {
-                crate::fatal::contain(|| serve(&dma, &outbox, &bus_master, &s, &f));
+                crate::fatal::contain(|| serve(&dma, &outbox, &bus_master, &afe, &s, &f));
             })?;
         Ok(RunningGlink {
             stop,
@@ -83,11 +101,18 @@ impl RunningGlink {
             .unwrap_or_default()
     }
 
-    /// One summary line.
-    pub fn summary(&self) -> String {
+    /// Records what an AFE-driven enable or disable came to.
+    pub fn note_afe_outcome(&self, outcome: Result<String, String>) {
+        if let Some(mut f) = crate::fatal::lock(&self.figures, "GLINK figures") {
+            f.afe_outcomes.push(outcome);
+        }
+    }
+
+    /// The summary lines.
+    pub fn summary(&self) -> Vec<String> {
         let f = self.figures();
-        format!(
-            "adsp-glink: {} command(s) in, {} out, {} malformed, {} doorbell(s); channel {APR_CHANNEL} {}, {} APR packet(s) from the guest ({} to the core service, {} to AFE, {} to services not modelled yet, {} malformed), USB port {} start(s)/{} stop(s){}",
+        let mut lines = vec![format!(
+            "adsp-glink: {} command(s) in, {} out, {} malformed, {} doorbell(s); channel {APR_CHANNEL} {}, {} APR packet(s) from the guest ({} to the core service, {} to AFE, {} to ASM, {} to ADM, {} to services not modelled yet, {} malformed){}",
             f.link.commands_in,
             f.link.commands_out,
             f.link.malformed,
@@ -96,12 +121,25 @@ impl RunningGlink {
             f.apr_packets,
             f.apr.core,
             f.apr.afe,
+            f.apr.asm,
+            f.apr.adm,
             f.apr.unsupported,
             f.apr.malformed,
-            f.afe_starts,
-            f.afe_stops,
             f.broken.map(|b| format!("; link stopped: {b}")).unwrap_or_default()
-        )
+        )];
+        if f.afe_starts + f.apr.asm + f.apr.adm > 0 {
+            lines.push(format!(
+                "adsp-apr: AFE USB port {} start(s)/{} stop(s); ASM {} buffer(s) queued, {} played back (WRITE_DONE), {} EOS rendered; ADM {} COPP(s) opened, {} route(s)",
+                f.afe_starts, f.afe_stops, f.asm_writes, f.asm_writes_done, f.asm_eos, f.adm_copps, f.adm_routes
+            ));
+        }
+        for o in &f.afe_outcomes {
+            lines.push(match o {
+                Ok(a) => format!("adsp-afe: {a}"),
+                Err(e) => format!("adsp-afe: FAILED: {e}"),
+            });
+        }
+        lines
     }
 }
 
@@ -118,6 +156,7 @@ fn serve(
     dma: &DmaMemory,
     outbox: &Outbox,
     bus_master: &dyn Fn() -> bool,
+    afe: &Sender<AfeEvent>,
     stop: &AtomicBool,
     figures: &Mutex<GlinkFigures>,
 ) {
@@ -125,8 +164,11 @@ fn serve(
     let mut router = Router::default();
     let mut installed = false;
     let mut last_kick: Option<Instant> = None;
+    let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(POLL);
+        let elapsed_us = last_tick.elapsed().as_micros() as u64;
+        last_tick = Instant::now();
         let mem = dma.snapshot();
         let end = GuestAddress(ADSP_MSG_RAM + ADSP_MSG_RAM_SIZE - 1);
         if !mem.address_in_range(GuestAddress(ADSP_MSG_RAM)) || !mem.address_in_range(end) {
@@ -138,6 +180,12 @@ fn serve(
                 Err(e) => log::warn!("GLINK: cannot set up the message RAM: {e}"),
             }
             installed = true;
+        }
+        // Buffers whose time has come are given back; the poll below writes the events.
+        for packet in router.asm().play(elapsed_us) {
+            if let Err(e) = remote.send(APR_CHANNEL, &packet) {
+                log::warn!("ASM: event not sent: {e}");
+            }
         }
         let Some(mut f) = crate::fatal::lock(figures, "GLINK figures") else {
             return;
@@ -172,7 +220,7 @@ fn serve(
                 AfeEvent::Start(p) => {
                     f.afe_starts += 1;
                     log::info!(
-                        "AFE: USB port start for card {} pcm {}: {} Hz, {} bit, {} ch, interval {} us (the QMI stream enable is not wired to it yet)",
+                        "AFE: USB port start for card {} pcm {}: {} Hz, {} bit, {} ch, interval {} us",
                         p.card, p.pcm, p.rate, p.bits, p.channels, p.service_interval_us
                     );
                 }
@@ -181,8 +229,16 @@ fn serve(
                     log::info!("AFE: USB port stop");
                 }
             }
+            if afe.send(event).is_err() {
+                log::warn!("AFE: nobody serves port starts (the adsp-afe thread is gone)");
+            }
         }
         f.apr = router.stats();
+        let asm = router.asm().stats();
+        (f.asm_writes, f.asm_writes_done, f.asm_eos) =
+            (asm.writes, asm.writes_done, asm.eos_rendered);
+        let adm = router.adm().stats();
+        (f.adm_copps, f.adm_routes) = (adm.opened, adm.routes);
         f.apr_up = remote.is_up(APR_CHANNEL);
         f.link = remote.stats();
         f.broken = remote.broken().map(str::to_string);

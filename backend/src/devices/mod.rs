@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 
 mod adsp;
+mod afe;
 mod cpu;
 mod faults;
 mod glink;
@@ -17,7 +18,8 @@ mod xhci;
 pub use judgement::{DeviceProblem, DeviceProblemKind};
 pub use stats::progress_line;
 
-use std::sync::Mutex;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 
 pub use adsp::OnIndication;
 
@@ -39,6 +41,8 @@ pub struct RunningDevices {
     usb: Option<RunningUsb>,
     /// Declared after `usb`'s users stop mattering: dropped first, before the xHCI's server.
     glink: Option<glink::RunningGlink>,
+    /// The GLINK edge's AFE port starts, until [`RunningDevices::start_shared`] serves them.
+    afe_events: Mutex<Option<Receiver<sideband_device::adsp::apr::AfeEvent>>>,
     cpu: Mutex<Option<CpuMark>>,
     started: std::time::Instant,
     _dir: tempfile::TempDir,
@@ -101,9 +105,10 @@ impl RunningDevices {
                 }
             })));
         }
+        let (afe_tx, afe_rx) = std::sync::mpsc::channel();
         let glink = match (&usb, set.adsp_glink) {
             (Some(u), true) => Some(
-                u.start_glink()
+                u.start_glink(afe_tx)
                     .context("cannot start the ADSP's GLINK edge")?,
             ),
             _ => None,
@@ -114,10 +119,27 @@ impl RunningDevices {
             adsp,
             usb,
             glink,
+            afe_events: Mutex::new(Some(afe_rx)),
             cpu: Mutex::default(),
             started: std::time::Instant::now(),
             _dir: dir,
         })
+    }
+
+    /// [`RunningDevices::start`], shared, with the DSP answering AFE port starts (the platform
+    /// card's trigger) on a thread of its own.
+    pub fn start_shared(
+        set: &DeviceSet,
+        out_dir: &std::path::Path,
+        headset: &str,
+    ) -> Result<Arc<Self>> {
+        let devices = Arc::new(Self::start(set, out_dir, headset)?);
+        let events =
+            crate::fatal::lock(&devices.afe_events, "AFE events").and_then(|mut e| e.take());
+        if let (Some(events), Some(_)) = (events, &devices.glink) {
+            afe::start(&devices, events);
+        }
+        Ok(devices)
     }
 
     /// Captures every USB transfer (offloaded ones included) to the pcap file `path`, at most
@@ -214,9 +236,16 @@ impl RunningDevices {
 
     /// `stream-enable`: the DSP's request, then its answer checked against the controller.
     fn stream_enable(&self, spec: &StreamSpec) -> Result<String> {
+        self.stream_enable_params(spec.params())
+    }
+
+    fn stream_enable_params(
+        &self,
+        params: sideband_device::adsp::uaudio::StreamParams,
+    ) -> Result<String> {
         let adsp = self.adsp()?;
         let table = self.viommu.as_ref().map(|v| &v.smmu.table);
-        let answer = adsp.enable(spec.params(), table, Q6USB_ENDPOINT)?;
+        let answer = adsp.enable(params, table, Q6USB_ENDPOINT)?;
         let (Some(usb), Some(r)) = (self.usb.as_ref(), adsp.resources()) else {
             return Ok(answer);
         };
@@ -352,7 +381,7 @@ impl RunningDevices {
             lines.extend(a.summary());
         }
         if let Some(g) = &self.glink {
-            lines.push(g.summary());
+            lines.extend(g.summary());
         }
         lines
     }

@@ -623,11 +623,17 @@ impl RunningUsb {
     }
 
     /// Starts the DSP's GLINK edge on this function's view of guest RAM and its DMA writes.
-    pub(super) fn start_glink(&self) -> std::io::Result<super::glink::RunningGlink> {
+    pub(super) fn start_glink(
+        &self,
+        afe: std::sync::mpsc::Sender<sideband_device::adsp::apr::AfeEvent>,
+    ) -> std::io::Result<super::glink::RunningGlink> {
         let xhci = self.xhci.clone();
-        super::glink::RunningGlink::start(self.dma.clone(), self.server.outbox.clone(), move || {
-            crate::fatal::lock(&xhci, "xHCI").is_some_and(|x| x.bus_master())
-        })
+        super::glink::RunningGlink::start(
+            self.dma.clone(),
+            self.server.outbox.clone(),
+            move || crate::fatal::lock(&xhci, "xHCI").is_some_and(|x| x.bus_master()),
+            afe,
+        )
     }
 
     /// Writes a fresh value into the ADSP's message RAM as the xHCI's bus master (vfio-user

@@ -35,6 +35,21 @@ pub struct ViommuNode {
     pub pci_slot: u8,
     /// The endpoint id q6usb uses (`iommus = <&viommu ID>`).
     pub endpoint: u32,
+    /// The endpoint id of q6asm-dais, the platform card's PCM buffers (used with [`AdspCard::Q6`]).
+    pub pcm_endpoint: u32,
+}
+
+/// The guest's sound card on the DSP side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AdspCard {
+    /// A simple-audio-card with dummy S/PDIF DAIs that carries q6usb as an aux device: the
+    /// offload driver runs, nothing on the guest's side plays through the DSP.
+    #[default]
+    Simple,
+    /// The Qualcomm platform card (`qcom,sm8250-sndcard`): MultiMedia1 on q6asm-dais, the
+    /// "USB Playback" back end on q6afe's USB_RX with q6routing and q6usb as its codec
+    /// (apr-glink.md §5), so user space plays through APR.
+    Q6,
 }
 
 /// What to add to QEMU's DTB.
@@ -46,6 +61,8 @@ pub struct DtSpec {
     pub viommu: Option<ViommuNode>,
     /// Slot of the xHCI, if the backend serves it (gives the offload driver a controller number).
     pub xhci_pci_slot: Option<u8>,
+    /// Which sound card carries q6usb.
+    pub card: AdspCard,
 }
 
 /// `reg` phys.hi of a PCI function on bus 0: device << 11 | function << 8.
@@ -60,7 +77,7 @@ pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
         s,
         "/ {{\n    reserved-memory {{\n        #address-cells = <2>;\n        #size-cells = <2>;\n        ranges;\n        adsp_msg_ram: memory@{ADSP_MSG_RAM:x} {{\n            reg = <0 0x{ADSP_MSG_RAM:x} 0 0x{ADSP_MSG_RAM_SIZE:x}>;\n            no-map;\n        }};\n        memory@{APCS_PAGE:x} {{\n            reg = <0 0x{APCS_PAGE:x} 0 0x1000>;\n            no-map;\n        }};\n    }};\n}};\n"
     );
-    s += &glink_nodes();
+    s += &glink_nodes(spec);
     if let Some(v) = spec.viommu {
         // The virtio-iommu sits behind its own PCIe root port (see `machine::VIOMMU_SLOT`): the
         // bridge node at the port's slot, the device at 0,0 on the bus behind it.
@@ -90,38 +107,110 @@ pub fn overlay(spec: &DtSpec, pcie: &str) -> String {
         #sound-dai-cells = <1>;
 {iommus}        qcom,usb-audio-intr-idx = /bits/ 16 <{intr}>;
     }};
-    spdif_rx: spdif-rx {{
-        compatible = "linux,spdif-dir";
-        #sound-dai-cells = <0>;
-    }};
-    spdif_tx: spdif-tx {{
-        compatible = "linux,spdif-dit";
-        #sound-dai-cells = <0>;
-    }};
-    sound {{
-        compatible = "simple-audio-card";
-        simple-audio-card,name = "q6usb-offload";
-        simple-audio-card,widgets = "Headphone", "USB Playback";
-        simple-audio-card,aux-devs = <&q6usb>;
-        simple-audio-card,cpu {{
-            sound-dai = <&spdif_rx>;
-        }};
-        simple-audio-card,codec {{
-            sound-dai = <&spdif_tx>;
-        }};
-    }};
 }};
 "#,
         intr = spec.intr_idx
     );
+    s += match spec.card {
+        AdspCard::Simple => SIMPLE_CARD,
+        AdspCard::Q6 => Q6_CARD,
+    };
     s
 }
 
+/// Dummy S/PDIF DAIs as CPU and codec; q6usb rides along as an aux device.
+const SIMPLE_CARD: &str = r#"/ {
+    spdif_rx: spdif-rx {
+        compatible = "linux,spdif-dir";
+        #sound-dai-cells = <0>;
+    };
+    spdif_tx: spdif-tx {
+        compatible = "linux,spdif-dit";
+        #sound-dai-cells = <0>;
+    };
+    sound {
+        compatible = "simple-audio-card";
+        simple-audio-card,name = "q6usb-offload";
+        simple-audio-card,widgets = "Headphone", "USB Playback";
+        simple-audio-card,aux-devs = <&q6usb>;
+        simple-audio-card,cpu {
+            sound-dai = <&spdif_rx>;
+        };
+        simple-audio-card,codec {
+            sound-dai = <&spdif_tx>;
+        };
+    };
+};
+"#;
+
+/// The platform card: front end MultiMedia1 (q6asm-dai 0), back end USB_RX (q6afe-dai 136)
+/// routed by q6routing into q6usb (port 136).
+const Q6_CARD: &str = r#"/ {
+    sound {
+        compatible = "qcom,sm8250-sndcard";
+        model = "sideband-q6";
+        mm1-dai-link {
+            link-name = "MultiMedia1";
+            cpu {
+                sound-dai = <&q6asmdai 0>;
+            };
+        };
+        usb-dai-link {
+            link-name = "USB Playback";
+            cpu {
+                sound-dai = <&q6afedai 136>;
+            };
+            platform {
+                sound-dai = <&q6routing>;
+            };
+            codec {
+                sound-dai = <&q6usb 136>;
+            };
+        };
+    };
+};
+"#;
+
 /// The DSP's GLINK edge over the message RAM and the APR services on it (apr-glink.md §1, §4),
 /// and the GICv2m told to keep the doorbell's SPI out of its MSI range. Inert on a kernel
-/// without `qcom_glink_rpm` (the stock one): nothing binds them.
-fn glink_nodes() -> String {
+/// without `qcom_glink_rpm` (the stock one): nothing binds them. With the platform card, AFE
+/// carries its DAIs and the stream (ASM) and device (ADM) managers join.
+fn glink_nodes(spec: &DtSpec) -> String {
     let spi = GLINK_INTID - 32;
+    let (afe_dais, pcm_services) = match spec.card {
+        AdspCard::Simple => (String::new(), String::new()),
+        AdspCard::Q6 => (
+            "\n                q6afedai: dais {\n                    compatible = \"qcom,q6afe-dais\";\n                    #sound-dai-cells = <1>;\n                    #address-cells = <1>;\n                    #size-cells = <0>;\n                };".to_string(),
+            format!(
+                r#"
+            service@7 {{
+                reg = <7>;
+                compatible = "qcom,q6asm";
+                q6asmdai: dais {{
+                    compatible = "qcom,q6asm-dais";
+                    #sound-dai-cells = <1>;
+                    #address-cells = <1>;
+                    #size-cells = <0>;
+{iommus}                    dai@0 {{
+                        reg = <0>;
+                    }};
+                }};
+            }};
+            service@8 {{
+                reg = <8>;
+                compatible = "qcom,q6adm";
+                q6routing: routing {{
+                    compatible = "qcom,q6adm-routing";
+                    #sound-dai-cells = <0>;
+                }};
+            }};"#,
+                iommus = spec
+                    .viommu
+                    .map(|v| format!("                    iommus = <&viommu 0x{:x}>;\n", v.pcm_endpoint))
+                    .unwrap_or_default()
+            ),
+        ),
+    };
     format!(
         r#"&{{/intc@8000000/v2m@8020000}} {{
     arm,msi-base-spi = <80>;
@@ -150,8 +239,8 @@ fn glink_nodes() -> String {
             }};
             service@4 {{
                 reg = <4>;
-                compatible = "qcom,q6afe";
-            }};
+                compatible = "qcom,q6afe";{afe_dais}
+            }};{pcm_services}
         }};
     }};
 }};
@@ -241,6 +330,7 @@ mod tests {
             intr_idx: 2,
             viommu: None,
             xhci_pci_slot: None,
+            card: AdspCard::Simple,
         };
         let dts = overlay(&spec, "/pcie@10000000");
         assert!(dts.contains("qcom,usb-audio-intr-idx = /bits/ 16 <2>;"));
@@ -260,8 +350,10 @@ mod tests {
             viommu: Some(ViommuNode {
                 pci_slot: 2,
                 endpoint: 0x2000f,
+                pcm_endpoint: 0x20001,
             }),
             xhci_pci_slot: Some(3),
+            card: AdspCard::Simple,
         };
         let dts = overlay(&spec, "/pcie@10000000");
         assert!(dts.contains("&{/pcie@10000000} {\n    pcie@2,0 {"));
@@ -275,6 +367,34 @@ mod tests {
             !dts.contains("iommu-map"),
             "PCI devices must stay untranslated"
         );
+        assert!(
+            !dts.contains("q6asm"),
+            "the simple card has no stream manager"
+        );
+    }
+
+    #[test]
+    fn the_platform_card_routes_multimedia1_to_q6usb_and_gives_q6asm_its_own_endpoint() {
+        let spec = DtSpec {
+            intr_idx: 2,
+            viommu: Some(ViommuNode {
+                pci_slot: 2,
+                endpoint: 0x2000f,
+                pcm_endpoint: 0x20001,
+            }),
+            xhci_pci_slot: Some(3),
+            card: AdspCard::Q6,
+        };
+        let dts = overlay(&spec, "/pcie@10000000");
+        assert!(dts.contains("compatible = \"qcom,sm8250-sndcard\";"));
+        assert!(!dts.contains("simple-audio-card"));
+        assert!(dts.contains("sound-dai = <&q6asmdai 0>;"));
+        assert!(dts.contains("sound-dai = <&q6afedai 136>;"));
+        assert!(dts.contains("sound-dai = <&q6usb 136>;"));
+        assert!(dts.contains("q6routing: routing {"));
+        assert!(dts.contains("iommus = <&viommu 0x20001>;"));
+        assert!(dts.contains("iommus = <&viommu 0x2000f>;"));
+        assert!(dts.contains("q6afedai: dais {"));
     }
 
     #[test]

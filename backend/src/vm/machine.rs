@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::dt::{DtSpec, ViommuNode};
+use super::dt::{AdspCard, DtSpec, ViommuNode};
 
 /// CPU and memory of the guest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -63,6 +63,8 @@ pub const SERIAL_SLOT: u8 = 4;
 pub const MHI_SLOT: u8 = 5;
 /// virtio-iommu endpoint id of the q6usb node; its low 4 bits are the SID the driver reports.
 pub const Q6USB_ENDPOINT: u32 = 0x2000f;
+/// virtio-iommu endpoint id of the q6asm-dais node (the platform card's PCM buffers, SID 1).
+pub const Q6ASM_ENDPOINT: u32 = 0x20001;
 
 /// Which devices the backend serves for a boot. Adding a device is a field here, its QEMU
 /// arguments in [`Sockets::qemu_args`], its DT nodes in [`DeviceSet::dt_spec`] and its server in
@@ -82,6 +84,9 @@ pub struct DeviceSet {
     /// through the xHCI, so it needs `xhci`. Its DT nodes are always there (inert on a kernel
     /// without qcom_glink_rpm).
     pub adsp_glink: bool,
+    /// The guest's sound card is the Qualcomm platform card on APR (needs `adsp_glink`)
+    /// instead of the simple card that carries q6usb as an aux device.
+    pub q6_card: bool,
 }
 
 impl DeviceSet {
@@ -93,6 +98,7 @@ impl DeviceSet {
             adsp_mhi: false,
             xhci: true,
             adsp_glink: false,
+            q6_card: false,
         }
     }
 
@@ -103,8 +109,14 @@ impl DeviceSet {
             viommu: self.viommu.then_some(ViommuNode {
                 pci_slot: VIOMMU_SLOT,
                 endpoint: Q6USB_ENDPOINT,
+                pcm_endpoint: Q6ASM_ENDPOINT,
             }),
             xhci_pci_slot: self.xhci.then_some(XHCI_SLOT),
+            card: if self.q6_card {
+                AdspCard::Q6
+            } else {
+                AdspCard::Simple
+            },
         }
     }
 
@@ -235,6 +247,14 @@ mod tests {
         assert_eq!(none.dt_spec().xhci_pci_slot, None);
         let all = DeviceSet::all();
         assert_eq!(all.dt_spec().viommu.unwrap().endpoint, Q6USB_ENDPOINT);
+        assert_eq!(all.dt_spec().card, AdspCard::Simple);
+        let card = DeviceSet {
+            adsp_glink: true,
+            q6_card: true,
+            ..DeviceSet::all()
+        };
+        assert_eq!(card.dt_spec().card, AdspCard::Q6);
+        assert_eq!(card.dt_spec().viommu.unwrap().pcm_endpoint, Q6ASM_ENDPOINT);
         assert_eq!(
             all.cmdline(),
             [

@@ -7,6 +7,7 @@
 //! guest holds its PCM and AFE locks while it waits.
 
 use super::packet::{self, Header};
+use crate::adsp::uaudio::{types::AudioFormat, Direction, StreamParams};
 
 /// AFE_PORT_CMD_DEVICE_START.
 pub const DEVICE_START: u32 = 0x0001_00E5;
@@ -44,6 +45,32 @@ pub struct UsbPort {
     pub channels: u16,
     /// Service interval in microseconds (0: the device's own).
     pub service_interval_us: u32,
+}
+
+impl UsbPort {
+    /// The QMI stream enable the DSP sends the guest's offload driver for this port: the card
+    /// and PCM of the device token, the port's format (16 bits as S16_LE, 24 as the 3-byte
+    /// S24_3LE USB devices carry, 32 as S32_LE), the guest's default transfer buffer. The
+    /// service interval stays out of the request: 7.3's decoder writes past its buffer on TLV
+    /// 0x14 (the findings issue), and the device's own interval is what the port asked for
+    /// when it sent none.
+    pub fn stream_params(&self) -> StreamParams {
+        let audio_format = match self.bits {
+            24 => AudioFormat::S24_3Le,
+            32 => AudioFormat::S32Le,
+            _ => AudioFormat::S16Le,
+        };
+        StreamParams {
+            card: u16::from(self.card),
+            pcm: self.pcm,
+            direction: Direction::Playback,
+            audio_format: audio_format as u32,
+            channels: u32::from(self.channels),
+            rate: self.rate,
+            xfer_buff_size: 0,
+            service_interval: None,
+        }
+    }
 }
 
 /// What the AFE asks of the rest of the DSP.

@@ -2,16 +2,21 @@
 //! the GLINK channel `apr_audio_svc`:
 //! - [`packet`]: the header, checked as apr.c checks it, and the DSP's answers;
 //! - [`core`]: the core service (3);
-//! - [`afe`]: the AFE service (4) for the USB port.
+//! - [`afe`]: the AFE service (4) for the USB port;
+//! - [`asm`]: the stream manager (7) for PCM playback;
+//! - [`adm`]: the device manager (8), which routes streams to AFE ports.
 //!
 //! [`Router::handle`] takes one packet the guest sent and returns what the DSP sends back. A
 //! packet that fails the checks is dropped with a log line (apr.c does the same with ours).
 
+pub mod adm;
 pub mod afe;
+pub mod asm;
 pub mod core;
 pub mod packet;
 
 pub use afe::{AfeEvent, UsbPort};
+pub use asm::{PcmFormat, WriteBuf};
 
 /// APR service ids (dt-bindings/soc/qcom,apr.h).
 pub mod svc {
@@ -30,6 +35,10 @@ pub struct RouterStats {
     pub core: u64,
     /// Commands to the AFE service.
     pub afe: u64,
+    /// Commands to the stream manager.
+    pub asm: u64,
+    /// Commands to the device manager.
+    pub adm: u64,
     /// Commands to services not modelled yet, answered "unsupported".
     pub unsupported: u64,
     /// Packets dropped as malformed.
@@ -41,6 +50,8 @@ pub struct RouterStats {
 pub struct Router {
     stats: RouterStats,
     afe: afe::Afe,
+    asm: asm::Asm,
+    adm: adm::Adm,
     events: Vec<AfeEvent>,
 }
 
@@ -48,6 +59,16 @@ impl Router {
     /// Figures so far.
     pub fn stats(&self) -> RouterStats {
         self.stats
+    }
+
+    /// The stream manager: the buffers the guest queued, for the DSP to play.
+    pub fn asm(&mut self) -> &mut asm::Asm {
+        &mut self.asm
+    }
+
+    /// The device manager: where the streams are routed.
+    pub fn adm(&self) -> &adm::Adm {
+        &self.adm
     }
 
     /// What the services asked of the rest of the DSP since the last call, in order.
@@ -71,16 +92,24 @@ impl Router {
             self.stats.malformed += 1;
             return Vec::new();
         }
-        let answer = match h.dest_svc {
+        let answers = match h.dest_svc {
             svc::CORE => {
                 self.stats.core += 1;
-                core::handle(&h, payload)
+                vec![core::handle(&h, payload)]
             }
             svc::AFE => {
                 self.stats.afe += 1;
                 let (answer, event) = self.afe.handle(&h, payload);
                 self.events.extend(event);
-                answer
+                vec![answer]
+            }
+            svc::ASM => {
+                self.stats.asm += 1;
+                self.asm.handle(&h, payload)
+            }
+            svc::ADM => {
+                self.stats.adm += 1;
+                vec![self.adm.handle(&h, payload)]
             }
             other => {
                 log::debug!(
@@ -88,11 +117,11 @@ impl Router {
                     h.opcode
                 );
                 self.stats.unsupported += 1;
-                packet::basic(&h, packet::EUNSUPPORTED)
+                vec![packet::basic(&h, packet::EUNSUPPORTED)]
             }
         };
         match h.msg_type {
-            packet::MsgType::SeqCmd => vec![answer],
+            packet::MsgType::SeqCmd => answers,
             // Non-sequenced commands want no answer; the guest never sends events or answers.
             _ => Vec::new(),
         }

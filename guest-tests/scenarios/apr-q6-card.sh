@@ -1,0 +1,47 @@
+# apr-q6-card: the Qualcomm platform card comes up on the DSP's APR services (kernel variant q6):
+# q6asm, q6adm, q6routing, q6afe's DAIs and q6usb bind under qcom,sm8250-sndcard, the card
+# registers with its MultiMedia1 front end, the "USB_RX Audio Mixer MultiMedia1" route can be set,
+# and the USB offload jack reports the headset plugged. Then aplay plays on MultiMedia1 and the
+# DSP's AFE is asked to start its USB port. On a kernel without the sm8250 machine driver every
+# case is skipped.
+# adsp-apr: q6-card
+. /guest-tests/lib/ktap.sh
+. /guest-tests/lib/wait.sh
+. /guest-tests/lib/ctl.sh
+. /guest-tests/lib/headset.sh
+cases="platform_card_registered multimedia1_pcm_present route_set offload_jack_plugged afe_port_started"
+ktap_begin 5
+if [ -z "$(find /lib/modules/"$(uname -r)" -name "snd-soc-sm8250.ko*" 2>/dev/null)" ]; then
+    for c in $cases; do ktap_skip "$c" "this kernel has no snd-soc-sm8250 (boot --kernel 7.3+q6)"; done
+    ktap_end
+    exit 0
+fi
+for m in qcom-apcs-ipc-mailbox qcom_glink_rpm apr q6core q6afe q6afe-dai q6asm q6asm-dai q6adm q6routing snd-soc-sm8250; do
+    modprobe "$m" || echo "# modprobe $m failed"
+done
+q6card=""
+find_q6card() { q6card=$(awk '/sideband-q6/ { print $1; exit }' /proc/asound/cards); [ -n "$q6card" ]; }
+if wait_until 20 find_q6card; then ktap_ok platform_card_registered
+else ktap_fail platform_card_registered "no sideband-q6 card: $(cat /proc/asound/cards | tr '\n' ' '); $(dmesg | grep -i -m4 'sm8250\|q6asm\|q6adm\|q6routing\|asoc\|deferred')"; fi
+echo "# $(cat /proc/asound/cards | tr -s ' ' | tr '\n' ' ')"
+if [ -n "$q6card" ] && [ -e "/proc/asound/card$q6card/pcm0p" ]; then ktap_ok multimedia1_pcm_present
+else ktap_fail multimedia1_pcm_present "no playback PCM 0 on card ${q6card:-?}: $(ls /proc/asound/card${q6card:-99} 2>&1 | tr '\n' ' ')"; fi
+if amixer -q -c "${q6card:-99}" cset name='USB_RX Audio Mixer MultiMedia1' 1 \
+    && amixer -c "${q6card:-99}" cget name='USB_RX Audio Mixer MultiMedia1' | grep -q ': values=on'; then
+    ktap_ok route_set
+else ktap_fail route_set "the USB_RX Audio Mixer MultiMedia1 route did not read back on"; fi
+jack=$(amixer -c "${q6card:-99}" cget name='USB Offload Jack' 2>&1)
+echo "# $(echo "$jack" | tr '\n' ' ')"
+case "$jack" in *': values=on'*) ktap_ok offload_jack_plugged ;;
+*) ktap_fail offload_jack_plugged "the USB Offload Jack does not read plugged" ;; esac
+card=""
+wait_until 20 find_card
+# Zeros for a second; aplay ends by itself (or is killed past its bound). What the DSP was asked
+# is in the backend's figures: the AFE's USB port starts.
+head -c 192000 /dev/zero > /tmp/silence.raw
+timeout 20 aplay -D "hw:${q6card:-99},0" -f S16_LE -r 48000 -c 2 -t raw /tmp/silence.raw 2>&1 | sed 's/^/# aplay: /'
+dmesg | grep -i 'q6asm\|q6adm\|q6afe\|q6routing\|q6usb\|qc-usb' | tail -n 12 | sed 's/^/# /'
+started() { sbctl stats && case "$SB_ANSWER" in *'"afe_starts":0'*) false ;; *'"afe_starts":'*) true ;; *) false ;; esac; }
+if wait_until 10 started; then ktap_ok afe_port_started
+else ktap_fail afe_port_started "the DSP's AFE was never asked to start the USB port: $(echo "$SB_ANSWER" | cut -c1-300)"; fi
+ktap_end
