@@ -302,3 +302,39 @@ fn play_gives_buffers_back_at_the_stream_rate() {
     );
     assert_eq!(r.asm().play(1_000).len(), 1);
 }
+
+#[test]
+fn a_consumer_takes_the_buffers_in_chunks_and_each_comes_back_when_taken_whole() {
+    let mut r = Router::default();
+    let handle = map(&mut r, BUF, 16 * 4096);
+    open_and_format(&mut r);
+    write(&mut r, handle, 0);
+    write(&mut r, handle, 1);
+    assert_eq!(r.asm().next_chunk(1, 1000), None, "not running");
+    one(
+        &mut r,
+        command(STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+    );
+    assert_eq!(r.asm().next_chunk(1, 1000), Some((BUF, 1000)));
+    assert!(r.asm().consume(1, 1000).is_empty());
+    assert_eq!(
+        r.asm().next_chunk(1, 5000),
+        Some((BUF + 1000, PERIOD - 1000))
+    );
+    let done = r.asm().consume(1, PERIOD - 1000);
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        packet::parse(&done[0]).unwrap().0.opcode,
+        asm::WRITE_DONE_V2
+    );
+    assert_eq!(
+        r.asm().next_chunk(1, 5000),
+        Some((BUF + u64::from(PERIOD), PERIOD))
+    );
+    assert_eq!(r.asm().consume(1, PERIOD).len(), 1);
+    assert_eq!(r.asm().next_chunk(1, 5000), None);
+    assert!(
+        r.asm().consume(1, 10).is_empty(),
+        "nothing queued, nothing to give back"
+    );
+}

@@ -1,8 +1,9 @@
 # apr-q6-card: the Qualcomm platform card comes up on the DSP's APR services (kernel variant q6):
 # q6asm, q6adm, q6routing, q6afe's DAIs and q6usb bind under qcom,sm8250-sndcard, the card
 # registers with its MultiMedia1 front end, the "USB_RX Audio Mixer MultiMedia1" route can be set,
-# and the USB offload jack reports the headset plugged. Then aplay plays on MultiMedia1 and the
-# DSP's AFE is asked to start its USB port. On a kernel without the sm8250 machine driver every
+# and the USB offload jack reports the headset plugged. Then aplay plays the counter pattern on
+# MultiMedia1: the DSP's AFE is asked to start its USB port, the DSP asks the offload driver for
+# the stream, and the headset hears aplay's samples bit for bit (check-counter). On a kernel without the sm8250 machine driver every
 # case is skipped.
 # adsp-apr: q6-card
 . /guest-tests/lib/ktap.sh
@@ -19,6 +20,8 @@ fi
 for m in qcom-apcs-ipc-mailbox qcom_glink_rpm apr q6core q6afe q6afe-dai q6asm q6asm-dai q6adm q6routing snd-soc-sm8250; do
     modprobe "$m" || echo "# modprobe $m failed"
 done
+card=""
+wait_until 20 find_card || echo "# no USB headset card (usbid 1209:0001)"
 q6card=""
 find_q6card() { q6card=$(awk '/sideband-q6/ { print $1; exit }' /proc/asound/cards); [ -n "$q6card" ]; }
 if wait_until 20 find_q6card; then ktap_ok platform_card_registered
@@ -34,13 +37,13 @@ jack=$(amixer -c "${q6card:-99}" cget name='USB Offload Jack' 2>&1)
 echo "# $(echo "$jack" | tr '\n' ' ')"
 case "$jack" in *': values=on'*) ktap_ok offload_jack_plugged ;;
 *) ktap_fail offload_jack_plugged "the USB Offload Jack does not read plugged" ;; esac
-card=""
-wait_until 20 find_card
-# Zeros for a second; aplay ends by itself (or is killed past its bound). What the DSP was asked
-# is in the backend's figures: the AFE's USB port starts.
-head -c 192000 /dev/zero > /tmp/silence.raw
-timeout 20 aplay -D "hw:${q6card:-99},0" -f S16_LE -r 48000 -c 2 -t raw /tmp/silence.raw 2>&1 | sed 's/^/# aplay: /'
-dmesg | grep -i 'q6asm\|q6adm\|q6afe\|q6routing\|q6usb\|qc-usb' | tail -n 12 | sed 's/^/# /'
+# A second of the counter pattern, 48 kHz S16 stereo (what the card's back end fixes); aplay
+# ends by itself (or is killed past its bound). The DSP must have been asked to start the USB
+# port, and the headset must have heard the pattern bit for bit.
+sb-pattern 96000 > /tmp/pattern.raw
+timeout 30 aplay -D "hw:${q6card:-99},0" -f S16_LE -r 48000 -c 2 -t raw /tmp/pattern.raw 2>&1 | sed 's/^/# aplay: /'
+dmesg | grep -i 'q6asm\|q6adm\|q6afe\|q6routing\|q6usb\|qc-usb\|uaudio' | tail -n 12 | sed 's/^/# /'
+echo "SIDEBAND-CTL check-counter 96000"
 started() { sbctl stats && case "$SB_ANSWER" in *'"afe_starts":0'*) false ;; *'"afe_starts":'*) true ;; *) false ;; esac; }
 if wait_until 10 started; then ktap_ok afe_port_started
 else ktap_fail afe_port_started "the DSP's AFE was never asked to start the USB port: $(echo "$SB_ANSWER" | cut -c1-300)"; fi

@@ -2,7 +2,7 @@
 //! DEVICE_START (the guest waits for that ack holding its PCM and AFE locks, so nothing here may
 //! run before it), then the DSP asks the guest's offload driver for the stream with the QMI
 //! enable that `stream-enable` sends, checks the answer the same way, and starts its engine on
-//! the granted rings. DEVICE_STOP stops the engine and disables the stream. One thread,
+//! the granted rings, playing the PCM user space queues through ASM. DEVICE_STOP stops the engine and disables the stream. One thread,
 //! `adsp-afe`, so neither the GLINK poll nor the console ever waits for QMI.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -53,7 +53,7 @@ fn handle(d: &RunningDevices, event: AfeEvent) -> anyhow::Result<String> {
         AfeEvent::Start(port) => {
             let params = port.stream_params();
             let enabled = d.stream_enable_params(params)?;
-            let started = d.execute(&Request::StreamStart, 0)?;
+            let started = d.stream_run(&Request::StreamStart, true)?;
             Ok(format!(
                 "port start (card {} pcm {}, {} Hz, {} bit, {} ch) -> stream enable: {enabled}; {started}",
                 port.card, port.pcm, port.rate, port.bits, port.channels

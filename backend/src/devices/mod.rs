@@ -190,7 +190,9 @@ impl RunningDevices {
                 audio_seconds,
             } => self.cpu_stop(label, *audio_seconds, qemu_pid),
             R::StreamEnable(spec) => self.stream_enable(spec),
-            R::StreamPlay(_) | R::StreamCapture(_) | R::StreamStart => self.stream_run(request),
+            R::StreamPlay(_) | R::StreamCapture(_) | R::StreamStart => {
+                self.stream_run(request, false)
+            }
             R::ExpectStreaming => self.expect_streaming(),
             R::ExpectReleased => self.expect_released(),
             R::StreamDisable => self.stream_disable(),
@@ -254,7 +256,8 @@ impl RunningDevices {
     }
 
     /// `stream-play N`, `stream-capture N`, `stream-start` on the enabled stream.
-    fn stream_run(&self, request: &Request) -> Result<String> {
+    /// `fed`: a started stream plays what the guest feeds through ASM (the platform card).
+    fn stream_run(&self, request: &Request, fed: bool) -> Result<String> {
         let adsp = self.adsp()?;
         let usb = self.usb()?;
         let smmu = self
@@ -273,7 +276,7 @@ impl RunningDevices {
         match request {
             Request::StreamPlay(n) => usb.play(&r, p.rate, p.channels, *n, smmu),
             Request::StreamCapture(n) => usb.capture(&r, p.rate, p.channels, *n, smmu),
-            _ => usb.start_stream(&r, p.rate, p.channels, smmu),
+            _ => usb.start_stream(&r, p.rate, p.channels, smmu, fed),
         }
     }
 

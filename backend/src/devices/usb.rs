@@ -387,17 +387,24 @@ impl RunningUsb {
     }
 
     /// `stream-start`: the DSP plays the counter pattern on the enabled stream until it is
-    /// stopped (an indication, `stream-disable`, a crash); returns once packets complete.
+    /// stopped (an indication, `stream-disable`, a crash); returns once packets complete. With
+    /// `fed`, it plays the PCM the guest's user space feeds through ASM instead (the platform
+    /// card), holding 40 ms of it at 32-bit samples (80 ms at 16).
     pub(super) fn start_stream(
         &self,
         r: &sideband_device::adsp::StreamResources,
         rate: u32,
         channels: u32,
         smmu: Arc<Mutex<SmmuTable>>,
+        fed: bool,
     ) -> Result<String> {
         // An hour of audio: the stream outlives any scenario.
         let samples = u64::from(rate) * u64::from(channels) * 3600;
-        let (engine, packet) = playback_engine(r, rate, channels, samples);
+        let (mut engine, packet) = playback_engine(r, rate, channels, samples);
+        if fed {
+            let bytes_per_s = rate as usize * channels as usize * 4;
+            engine = engine.with_pcm_input(bytes_per_s / 25);
+        }
         *self
             .engine
             .lock()
@@ -633,6 +640,7 @@ impl RunningUsb {
             self.server.outbox.clone(),
             move || crate::fatal::lock(&xhci, "xHCI").is_some_and(|x| x.bus_master()),
             afe,
+            self.engine.clone(),
         )
     }
 

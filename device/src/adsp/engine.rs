@@ -11,6 +11,7 @@
 //! Only segment 0 of the transfer ring (one 4 KiB page, 256 TRBs) is mapped for the DSP, so the
 //! engine rewrites entry 255 as a Link TRB back to the segment's start with Toggle Cycle.
 
+use super::pcm_input::PcmInput;
 use std::collections::VecDeque;
 
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
@@ -126,6 +127,8 @@ pub struct StreamEngine {
     captured: Vec<u8>,
     /// Playback with explicit feedback: the sync ring and what it last reported.
     sync: Option<SyncRing>,
+    /// Playback of fed PCM instead of the counter pattern.
+    input: Option<PcmInput>,
 }
 
 /// Bytes at the end of the transfer buffer kept for feedback packets.
@@ -206,7 +209,33 @@ impl StreamEngine {
             in_flight: VecDeque::new(),
             captured: Vec::new(),
             sync: None,
+            input: None,
         }
+    }
+
+    /// Plays what [`push_pcm`](Self::push_pcm) feeds (up to `capacity` bytes queued) instead of
+    /// the counter pattern, until stopped.
+    pub fn with_pcm_input(mut self, capacity: usize) -> Self {
+        if !self.capture {
+            self.input = Some(PcmInput::new(capacity));
+            self.samples_left = u64::MAX;
+        }
+        self
+    }
+
+    /// Feeds PCM; returns the bytes taken (none without [`with_pcm_input`](Self::with_pcm_input)).
+    pub fn push_pcm(&mut self, bytes: &[u8]) -> usize {
+        self.input.as_mut().map_or(0, |i| i.push(bytes))
+    }
+
+    /// Bytes the PCM input can take now (0 without one).
+    pub fn pcm_room(&self) -> usize {
+        self.input.as_ref().map_or(0, PcmInput::room)
+    }
+
+    /// The PCM input's figures: bytes played, bytes of silence for want of data.
+    pub fn pcm_figures(&self) -> Option<(u64, u64)> {
+        self.input.as_ref().map(|i| (i.taken(), i.underrun_bytes()))
     }
 
     /// Playback with an explicit feedback endpoint: the engine also queues IN TDs on the sync
@@ -625,7 +654,10 @@ impl StreamEngine {
                 self.packet_bytes
             } else {
                 let mut data = Vec::with_capacity(self.packet_bytes as usize);
-                for _ in 0..samples {
+                if let Some(input) = &mut self.input {
+                    data = input.take(samples as usize * width);
+                }
+                for _ in 0..samples * u64::from(self.input.is_none()) {
                     data.extend_from_slice(&self.next_sample.to_le_bytes()[..width]);
                     self.next_sample = self.next_sample.wrapping_add(1);
                     if width < 4 {
@@ -809,6 +841,32 @@ mod tests {
         assert_eq!(first, [1, 0, 2, 0], "counter samples 1, 2");
         let second = trb(&mem, RAM + 0xa010);
         assert_eq!(second[0], (RAM + 0x20000 + 24) as u32);
+    }
+
+    #[test]
+    fn fed_pcm_is_played_as_fed_and_silence_fills_a_shortfall() {
+        let (mem, mut smmu, res) = setup();
+        let mut e = StreamEngine::new(&res, 8, 2, 0, EP).with_pcm_input(12);
+        assert_eq!(e.pcm_room(), 12);
+        assert_eq!(
+            e.push_pcm(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
+            12
+        );
+        assert_eq!(e.pcm_room(), 0);
+        e.service(&mem, &mut smmu);
+        let mut played = [0u8; 24];
+        mem.read_slice(&mut played, GuestAddress(RAM + 0x20000))
+            .unwrap();
+        assert_eq!(&played[..12], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            &played[12..16],
+            &[0; 4],
+            "silence once the fed bytes ran out"
+        );
+        let (taken, silence) = e.pcm_figures().unwrap();
+        assert_eq!(taken, 12);
+        assert!(silence >= 4);
+        assert!(!e.finished(), "a fed stream runs until stopped");
     }
 
     #[test]

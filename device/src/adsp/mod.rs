@@ -3,7 +3,9 @@
 //! - [`qrtr`]: packet codec, control packets, flow control, the DSP's node (node 5);
 //! - [`qmi`]: the table-driven QMI codec;
 //! - [`uaudio`]: the UAUDIO service's messages and the DSP's client state machine;
-//! - [`apr`]: APR packets and the Q6 services behind them (the core service so far);
+//! - [`apr`]: APR packets and the Q6 services behind them (core, AFE, ASM, ADM);
+//! - [`engine`]: the stream engine on the rings the guest hands over; [`pcm_input`]: the PCM it
+//!   plays when user space feeds it through ASM;
 //! - [`glink`]: GLINK over RPM message RAM, the link APR rides on to the Q6 services;
 //! - [`link`]: node and client wired together, which the backend feeds with whole QRTR packets
 //!   from the guest's `/dev/qrtr-tun` relay and which returns whole packets to write back.
@@ -16,6 +18,7 @@ pub mod apr;
 pub mod engine;
 pub mod glink;
 pub mod link;
+pub mod pcm_input;
 pub mod qmi;
 pub mod qrtr;
 pub mod uaudio;

@@ -96,6 +96,8 @@ struct Stream {
     running: bool,
     /// Playout credit of [`Asm::play`], in byte-microseconds (no rounding drift).
     credit: u128,
+    /// Bytes of the front buffer already consumed by [`Asm::consume`].
+    offset: u32,
     eos: Option<Header>,
     queue: VecDeque<(Header, WriteBuf)>,
 }
@@ -173,12 +175,38 @@ impl Asm {
         let Some((h, b)) = s.queue.pop_front() else {
             return Vec::new();
         };
+        s.offset = 0;
         self.stats.writes_done += 1;
         self.stats.bytes_done += u64::from(b.len);
         let payload = words(&[b.addr as u32, (b.addr >> 32) as u32, b.handle, 0]);
         let mut out = vec![packet::answer(&h, MsgType::Event, WRITE_DONE_V2, &payload)];
         out.extend(self.rendered_eos(session));
         out
+    }
+
+    /// The next bytes a running session plays, at most `max`: the address (as the guest sent it,
+    /// SID in the upper word) and length of the unplayed part of its front buffer.
+    pub fn next_chunk(&self, session: u8, max: u32) -> Option<(u64, u32)> {
+        let s = self.streams.get(&session).filter(|s| s.running)?;
+        let (_, b) = s.queue.front()?;
+        let len = (b.len - s.offset).min(max);
+        (len > 0).then_some((b.addr + u64::from(s.offset), len))
+    }
+
+    /// `n` bytes of `session`'s front buffer have been taken (from [`next_chunk`](Self::next_chunk));
+    /// once all of it has, the packets [`complete_front`](Self::complete_front) gives.
+    pub fn consume(&mut self, session: u8, n: u32) -> Vec<Vec<u8>> {
+        let Some(s) = self.streams.get_mut(&session) else {
+            return Vec::new();
+        };
+        let Some((_, b)) = s.queue.front() else {
+            return Vec::new();
+        };
+        s.offset = (s.offset + n).min(b.len);
+        if s.offset < b.len {
+            return Vec::new();
+        }
+        self.complete_front(session)
     }
 
     /// Plays `elapsed_us` of every running session in real time: each buffer whose bytes the
@@ -366,8 +394,8 @@ impl Asm {
             let addr = u64::from(u32_at(p, 0)?) | u64::from(u32_at(p, 4)?) << 32;
             Some((addr, u32_at(p, 8)?, u32_at(p, 12)?))
         })();
-        let Some((addr, handle, len)) = fields else {
-            return vec![self.refuse(req, EBADPARAM, "short WRITE_V2")];
+        let Some((addr, handle, len)) = fields.filter(|f| f.2 > 0) else {
+            return vec![self.refuse(req, EBADPARAM, "short or empty WRITE_V2")];
         };
         let inside = self.maps.get(&handle).is_some_and(|regions| {
             regions

@@ -66,6 +66,11 @@ impl Router {
         &mut self.asm
     }
 
+    /// Whether the AFE's USB port runs (started and not stopped).
+    pub fn usb_port_started(&self) -> bool {
+        self.afe.started()
+    }
+
     /// The device manager: where the streams are routed.
     pub fn adm(&self) -> &adm::Adm {
         &self.adm
