@@ -122,7 +122,7 @@ pub enum Request {
     StreamStart,
     /// `expect-streaming`.
     ExpectStreaming,
-    /// `expect-released`: no stream, SMMU table empty.
+    /// `expect-released`: no stream, q6usb's SMMU domain empty.
     ExpectReleased,
     /// `stream-capture SAMPLES`.
     StreamCapture(u64),

@@ -174,6 +174,18 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     devices.adsp_mhi |= header.adsp_mhi;
     devices.adsp_glink |= header.adsp_glink;
     devices.q6_card |= header.q6_card;
+    // A header that changes the device tree (the platform card) gets its own DTB.
+    let dtb = if devices.dt_spec() == opts.devices.dt_spec() {
+        p.dtb.clone()
+    } else {
+        dt::build(
+            &p.image.qemu,
+            &opts.machine,
+            &devices.dt_spec(),
+            &paths::cache_dir(),
+        )
+        .context("cannot build the device tree")?
+    };
     let opts = &RunOptions {
         devices,
         ..opts.clone()
@@ -206,7 +218,7 @@ pub fn run_scenario(p: &Prepared, opts: &RunOptions, scenario: &str) -> Result<S
     let spec = BootSpec {
         machine: opts.machine.clone(),
         sockets: running.sockets.clone(),
-        dtb: p.dtb.clone(),
+        dtb,
         scenario: Some(scenario.to_string()),
         append: kernel_append(opts, fault_at.as_ref()),
         ready_timeout: opts.ready_timeout,

@@ -58,11 +58,11 @@ fn ready_state_and_unknown_opcodes_are_answered() {
         words(&a[16..]),
         vec![packet::BASIC_RSP_RESULT, 0x0001_2345, packet::EUNSUPPORTED]
     );
-    let a = &r.handle(&command(7, 0x0001_0D92, 3, &[0; 8]))[0];
+    let a = &r.handle(&command(0x0b, 0x0001_0001, 3, &[0; 8]))[0];
     assert_eq!(
         words(&a[16..])[2],
         packet::EUNSUPPORTED,
-        "ASM not modelled yet"
+        "a service the DSP does not have"
     );
     assert_eq!((r.stats().core, r.stats().unsupported), (2, 1));
 }

@@ -5,6 +5,16 @@
 # MultiMedia1: the DSP's AFE is asked to start its USB port, the DSP asks the offload driver for
 # the stream, and the headset hears aplay's samples bit for bit (check-counter). On a kernel without the sm8250 machine driver every
 # case is skipped.
+# known-failure: q6: lockdep, possible circular locking: q6usb_hw_params holds q6usb's mutex
+#   while snd-usb-audio takes register_mutex, and a USB audio probe takes register_mutex, soc-usb's
+#   ctx_mutex, then q6usb's mutex (a headset plugged while user space sets up the platform card
+#   deadlocks; fixed in the q6-fixes variant)
+#   evidence: report lockdep q6usb_hw_params
+# expect-report: lockdep #1 \(&card->controls_rwsem\)
+#   (with that fixed, lockdep links the platform card's pcm_mutex, taken by hw_params, to the USB
+#   card's controls_rwsem, taken under register_mutex by a USB audio probe: all cards share one
+#   lock class, and no path in 7.3.4 takes the USB card's controls_rwsem and then the platform
+#   card's pcm_mutex, so this is lockdep's class view, not a deadlock)
 # adsp-apr: q6-card
 . /guest-tests/lib/ktap.sh
 . /guest-tests/lib/wait.sh
@@ -27,13 +37,15 @@ find_q6card() { q6card=$(awk '/sideband-q6/ { print $1; exit }' /proc/asound/car
 if wait_until 20 find_q6card; then ktap_ok platform_card_registered
 else ktap_fail platform_card_registered "no sideband-q6 card: $(cat /proc/asound/cards | tr '\n' ' '); $(dmesg | grep -i -m4 'sm8250\|q6asm\|q6adm\|q6routing\|asoc\|deferred')"; fi
 echo "# $(cat /proc/asound/cards | tr -s ' ' | tr '\n' ' ')"
-if [ -n "$q6card" ] && [ -e "/proc/asound/card$q6card/pcm0p" ]; then ktap_ok multimedia1_pcm_present
-else ktap_fail multimedia1_pcm_present "no playback PCM 0 on card ${q6card:-?}: $(ls /proc/asound/card${q6card:-99} 2>&1 | tr '\n' ' ')"; fi
+pcm0() { [ -e "/dev/snd/pcmC${q6card:-99}D0p" ]; }
+if wait_until 10 pcm0; then ktap_ok multimedia1_pcm_present
+else ktap_fail multimedia1_pcm_present "no /dev/snd/pcmC${q6card:-?}D0p: $(ls /dev/snd 2>&1 | tr '\n' ' ')"; fi
 if amixer -q -c "${q6card:-99}" cset name='USB_RX Audio Mixer MultiMedia1' 1 \
     && amixer -c "${q6card:-99}" cget name='USB_RX Audio Mixer MultiMedia1' | grep -q ': values=on'; then
     ktap_ok route_set
 else ktap_fail route_set "the USB_RX Audio Mixer MultiMedia1 route did not read back on"; fi
-jack=$(amixer -c "${q6card:-99}" cget name='USB Offload Jack' 2>&1)
+amixer -c "${q6card:-99}" controls | grep -i 'jack\|usb' | sed 's/^/# control: /'
+jack=$(amixer -c "${q6card:-99}" cget iface=CARD,name='USB Offload Jack' 2>&1)
 echo "# $(echo "$jack" | tr '\n' ' ')"
 case "$jack" in *': values=on'*) ktap_ok offload_jack_plugged ;;
 *) ktap_fail offload_jack_plugged "the USB Offload Jack does not read plugged" ;; esac

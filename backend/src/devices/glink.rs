@@ -15,15 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use sideband_device::adsp::apr::{afe, AfeEvent, Router, RouterStats};
+use sideband_device::adsp::apr::{AfeEvent, Router, RouterStats};
 use sideband_device::adsp::glink::{Delivery, GlinkRemote, GlinkStats, MsgRam};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
+use vm_memory::{GuestAddress, GuestMemoryBackend};
 
+use super::pcm_feed::{Fed, PcmFeeder};
 use super::stream::EngineSlot;
 use crate::transport::dma::DmaMemory;
 use crate::transport::vfio_user_server::Outbox;
 use crate::vm::dt::{ADSP_MSG_RAM, ADSP_MSG_RAM_SIZE, APR_CHANNEL, GLINK_INTID};
-use crate::vm::machine::Q6ASM_ENDPOINT;
 
 /// QEMU virt's GICv2m frame: a write of an INTID to MSI_SETSPI_NS pulses that SPI.
 pub const GICV2M_SETSPI_NS: u64 = 0x0802_0040;
@@ -174,6 +174,7 @@ fn serve(
     let mut installed = false;
     let mut last_kick: Option<Instant> = None;
     let mut last_tick = Instant::now();
+    let mut feeder = PcmFeeder::default();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(POLL);
         let elapsed_us = last_tick.elapsed().as_micros() as u64;
@@ -194,7 +195,7 @@ fn serve(
         // but its stream has not started yet (the QMI enable is on its way), buffers wait for
         // it; with no USB port running they play out on this clock (nowhere). Either way the
         // poll below writes the done events.
-        let (packets, fed) = match feed(&mut router, engine, &*mem) {
+        let (packets, fed) = match feeder.feed(&mut router, engine, &*mem) {
             Some((packets, fed)) => (packets, fed),
             None if router.usb_port_started() => (Vec::new(), Fed::default()),
             None => (router.asm().play(elapsed_us), Fed::default()),
@@ -274,77 +275,4 @@ fn serve(
             }
         }
     }
-}
-
-/// What one feed moved.
-#[derive(Clone, Copy, Debug, Default)]
-struct Fed {
-    bytes: u64,
-    read_errors: u64,
-}
-
-/// Moves the guest's PCM from the ASM session routed to the USB port into the engine, as much
-/// as it has room for, reading the buffers through the DSP's SMMU (the q6asm-dais endpoint; the
-/// guest sends IOVA | SID << 32). `None` when no engine takes fed PCM. The engine's lock, then
-/// the SMMU's, as the bus clock takes them.
-fn feed<M: GuestMemoryBackend>(
-    router: &mut Router,
-    engine: &EngineSlot,
-    mem: &M,
-) -> Option<(Vec<Vec<u8>>, Fed)> {
-    let mut slot = crate::fatal::lock(engine, "engine")?;
-    let run = slot.as_mut().filter(|r| r.engine.pcm_figures().is_some())?;
-    let mut fed = Fed::default();
-    let mut packets = Vec::new();
-    let session = router
-        .asm()
-        .sessions()
-        .into_iter()
-        .map(|(s, _, _)| s)
-        .find(|&s| {
-            router
-                .adm()
-                .ports_of_session(u16::from(s))
-                .contains(&afe::PORT_USB_RX)
-        });
-    let Some(session) = session else {
-        return Some((packets, fed));
-    };
-    let smmu = run.smmu.clone();
-    let Some(mut smmu) = crate::fatal::lock(&smmu, "SMMU") else {
-        return Some((packets, fed));
-    };
-    // Bounded: the engine's room shrinks with every chunk, and a failed read ends the round.
-    for _ in 0..64 {
-        let room = run.engine.pcm_room() as u32;
-        let Some((addr, len)) = router.asm().next_chunk(session, room) else {
-            break;
-        };
-        let iova = addr & 0xffff_ffff;
-        let mut bytes = vec![0u8; len as usize];
-        let read = smmu
-            .translate(Q6ASM_ENDPOINT, iova, u64::from(len), false)
-            .map_err(|f| format!("SMMU {:?} at IOVA {:#x}", f.reason, f.iova))
-            .and_then(|pieces| {
-                let mut at = 0usize;
-                for (gpa, n) in pieces {
-                    let n = n as usize;
-                    mem.read_slice(&mut bytes[at..at + n], GuestAddress(gpa))
-                        .map_err(|_| format!("IOVA {iova:#x} -> {gpa:#x} is outside guest RAM"))?;
-                    at += n;
-                }
-                Ok(())
-            });
-        if let Err(e) = read {
-            // The buffer is given back unplayed, as a DSP does with a buffer it cannot read.
-            log::warn!("ASM: cannot read the guest's PCM at {addr:#x}: {e}");
-            fed.read_errors += 1;
-            packets.extend(router.asm().consume(session, len));
-            break;
-        }
-        run.engine.push_pcm(&bytes);
-        fed.bytes += u64::from(len);
-        packets.extend(router.asm().consume(session, len));
-    }
-    Some((packets, fed))
 }

@@ -9,6 +9,7 @@ mod cpu;
 mod faults;
 mod glink;
 mod judgement;
+mod pcm_feed;
 mod stats;
 mod stream;
 mod usb;
@@ -292,8 +293,8 @@ impl RunningDevices {
         if self.usb()?.streaming() {
             anyhow::bail!("the DSP's stream still runs");
         }
-        match self.smmu_mappings() {
-            0 => Ok("the DSP holds nothing: stream stopped, SMMU table empty".into()),
+        match self.stream_mappings() {
+            0 => Ok("the DSP holds nothing: stream stopped, q6usb SMMU domain empty".into()),
             n => anyhow::bail!("{n} SMMU mapping(s) are left after the release"),
         }
     }
@@ -303,11 +304,11 @@ impl RunningDevices {
         let adsp = self.adsp()?;
         self.stopping(|| {
             let answer = adsp.disable()?;
-            let left = self.smmu_mappings();
+            let left = self.stream_mappings();
             if left != 0 {
                 anyhow::bail!("{answer}, but {left} SMMU mapping(s) are left");
             }
-            Ok(format!("{answer}, SMMU table empty"))
+            Ok(format!("{answer}, q6usb SMMU domain empty"))
         })
     }
 
@@ -341,6 +342,20 @@ impl RunningDevices {
     }
 
     /// Mappings in the SMMU table (0 when the DSP holds nothing).
+    /// Mappings in q6usb's domain: what an offloaded USB stream holds (the platform card's PCM
+    /// buffers sit in q6asm-dais' own domain and outlive a stream).
+    fn stream_mappings(&self) -> usize {
+        self.viommu
+            .as_ref()
+            .and_then(|v| {
+                crate::fatal::lock(&v.smmu.table, "SMMU").map(|t| {
+                    t.domain_of(Q6USB_ENDPOINT)
+                        .map_or(0, |d| t.mappings(d).len())
+                })
+            })
+            .unwrap_or(0)
+    }
+
     fn smmu_mappings(&self) -> usize {
         self.viommu
             .as_ref()

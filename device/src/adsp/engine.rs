@@ -233,9 +233,11 @@ impl StreamEngine {
         self.input.as_ref().map_or(0, PcmInput::room)
     }
 
-    /// The PCM input's figures: bytes played, bytes of silence for want of data.
-    pub fn pcm_figures(&self) -> Option<(u64, u64)> {
-        self.input.as_ref().map(|i| (i.taken(), i.underrun_bytes()))
+    /// The PCM input's figures: bytes played, bytes of silence for want of data, bytes fed.
+    pub fn pcm_figures(&self) -> Option<(u64, u64, u64)> {
+        self.input
+            .as_ref()
+            .map(|i| (i.taken(), i.underrun_bytes(), i.pushed()))
     }
 
     /// Playback with an explicit feedback endpoint: the engine also queues IN TDs on the sync
@@ -863,8 +865,8 @@ mod tests {
             &[0; 4],
             "silence once the fed bytes ran out"
         );
-        let (taken, silence) = e.pcm_figures().unwrap();
-        assert_eq!(taken, 12);
+        let (taken, silence, pushed) = e.pcm_figures().unwrap();
+        assert_eq!((taken, pushed), (12, 12));
         assert!(silence >= 4);
         assert!(!e.finished(), "a fed stream runs until stopped");
     }

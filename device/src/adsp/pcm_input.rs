@@ -12,6 +12,7 @@ pub struct PcmInput {
     capacity: usize,
     underrun_bytes: u64,
     taken: u64,
+    pushed: u64,
 }
 
 impl PcmInput {
@@ -22,6 +23,7 @@ impl PcmInput {
             capacity,
             underrun_bytes: 0,
             taken: 0,
+            pushed: 0,
         }
     }
 
@@ -34,6 +36,7 @@ impl PcmInput {
     pub fn push(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(self.room());
         self.pending.extend(&bytes[..n]);
+        self.pushed += n as u64;
         n
     }
 
@@ -57,5 +60,10 @@ impl PcmInput {
     /// Bytes of fed PCM played.
     pub fn taken(&self) -> u64 {
         self.taken
+    }
+
+    /// Bytes fed so far.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
     }
 }
