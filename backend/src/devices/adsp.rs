@@ -569,6 +569,12 @@ impl RunningAdsp {
         crate::fatal::lock(&self.state.0, "ADSP").and_then(|a| a.params)
     }
 
+    /// Whether the DSP's client holds an enabled stream.
+    pub fn streaming(&self) -> bool {
+        crate::fatal::lock(&self.state.0, "ADSP")
+            .is_some_and(|a| matches!(a.link.client().state(), State::Streaming { .. }))
+    }
+
     /// The resources of the current stream.
     pub fn resources(&self) -> Option<StreamResources> {
         crate::fatal::lock(&self.state.0, "ADSP").and_then(|a| a.resources)

@@ -59,6 +59,10 @@ fn handle(d: &RunningDevices, event: AfeEvent) -> anyhow::Result<String> {
                 port.card, port.pcm, port.rate, port.bits, port.channels
             ))
         }
+        // The stream may be gone already: the guest disabled it after a disconnect indication.
+        AfeEvent::Stop if d.adsp.as_ref().is_none_or(|a| !a.streaming()) => {
+            Ok("port stop: no stream to disable (already released)".into())
+        }
         AfeEvent::Stop => Ok(format!(
             "port stop -> {}",
             d.execute(&Request::StreamDisable, 0)?

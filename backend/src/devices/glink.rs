@@ -175,6 +175,8 @@ fn serve(
     let mut last_kick: Option<Instant> = None;
     let mut last_tick = Instant::now();
     let mut feeder = PcmFeeder::default();
+    // Where the outcome of the latest AFE port start's stream enable will be recorded.
+    let mut start_outcome = usize::MAX;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(POLL);
         let elapsed_us = last_tick.elapsed().as_micros() as u64;
@@ -193,11 +195,16 @@ fn serve(
         }
         // The USB stream's engine takes the guest's PCM as it plays. While the USB port runs
         // but its stream has not started yet (the QMI enable is on its way), buffers wait for
-        // it; with no USB port running they play out on this clock (nowhere). Either way the
-        // poll below writes the done events.
+        // it; with no USB port running, or once its stream ended, they play out on this clock
+        // (nowhere). Either way the poll below writes the done events.
+        // A port start whose stream enable failed has no stream coming either.
+        let enable_failed = crate::fatal::lock(figures, "GLINK figures")
+            .is_some_and(|f| matches!(f.afe_outcomes.get(start_outcome), Some(Err(_))));
         let (packets, fed) = match feeder.feed(&mut router, engine, &*mem) {
             Some((packets, fed)) => (packets, fed),
-            None if router.usb_port_started() => (Vec::new(), Fed::default()),
+            None if router.usb_port_started() && !feeder.stream_ended() && !enable_failed => {
+                (Vec::new(), Fed::default())
+            }
             None => (router.asm().play(elapsed_us), Fed::default()),
         };
         for packet in packets {
@@ -236,6 +243,8 @@ fn serve(
         for event in router.take_events() {
             match event {
                 AfeEvent::Start(p) => {
+                    feeder.port_started();
+                    start_outcome = f.afe_outcomes.len();
                     f.afe_starts += 1;
                     log::info!(
                         "AFE: USB port start for card {} pcm {}: {} Hz, {} bit, {} ch, interval {} us",

@@ -28,9 +28,22 @@ pub(super) struct Fed {
 pub(super) struct PcmFeeder {
     /// (the engine's fed-byte count at the buffer's end, its events), oldest first.
     held: VecDeque<(u64, Vec<Vec<u8>>)>,
+    /// An engine took fed PCM since the AFE last started the USB port.
+    fed_since_start: bool,
 }
 
 impl PcmFeeder {
+    /// The AFE started the USB port: its stream is on its way.
+    pub(super) fn port_started(&mut self) {
+        self.fed_since_start = false;
+    }
+
+    /// Whether the port's stream ran and has ended (the headset went away, the guest released
+    /// it): the DSP then renders into nothing, as a port without a device does.
+    pub(super) fn stream_ended(&self) -> bool {
+        self.fed_since_start
+    }
+
     /// Feeds the engine; returns the events to send and the figures. `None` when no engine
     /// takes fed PCM: events still held are released then (the stream is gone; the guest must
     /// not wait for buffers nobody will play).
@@ -49,6 +62,7 @@ impl PcmFeeder {
             let released = self.held.drain(..).flat_map(|(_, p)| p).collect();
             return Some((released, Fed::default()));
         };
+        self.fed_since_start = true;
         let mut fed = Fed::default();
         let mut packets = Vec::new();
         let session = router

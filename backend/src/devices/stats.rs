@@ -26,6 +26,9 @@ pub(super) fn stats(
             "apr_afe": f.apr.afe,
             "afe_starts": f.afe_starts,
             "afe_stops": f.afe_stops,
+            // The latest failed AFE-driven enable or disable, if any.
+            "afe_failed": f.afe_outcomes.iter().rev().find_map(|o| o.as_ref().err())
+                .map(|e| e.chars().take(160).collect::<String>()),
             "apr_unsupported": f.apr.unsupported,
             "apr_malformed": f.apr.malformed,
             "malformed": f.link.malformed,
