@@ -3,8 +3,10 @@
 # registers with its MultiMedia1 front end, the "USB_RX Audio Mixer MultiMedia1" route can be set,
 # and the USB offload jack reports the headset plugged. Then aplay plays the counter pattern on
 # MultiMedia1: the DSP's AFE is asked to start its USB port, the DSP asks the offload driver for
-# the stream, and the headset hears aplay's samples bit for bit (check-counter). On a kernel
-# without the sm8250 machine driver every case is skipped.
+# the stream, and the headset hears aplay's samples bit for bit (check-counter), with no event on
+# the guest's primary interrupter and no missed interval meanwhile; after aplay closed the DSP
+# holds nothing of the USB stream. On a kernel without the sm8250 machine driver every case is
+# skipped.
 # known-failure: q6: lockdep, possible circular locking: q6usb_hw_params holds q6usb's mutex
 #   while snd-usb-audio takes register_mutex, and a USB audio probe takes register_mutex, soc-usb's
 #   ctx_mutex, then q6usb's mutex (a headset plugged while user space sets up the platform card
@@ -17,8 +19,8 @@
 #   card's pcm_mutex, so this is lockdep's class view, not a deadlock)
 # adsp-apr: q6-card
 . /guest-tests/lib/q6card.sh
-cases="platform_card_registered multimedia1_pcm_present route_set offload_jack_plugged afe_port_started"
-ktap_begin 5
+cases="platform_card_registered multimedia1_pcm_present route_set offload_jack_plugged afe_port_started stream_quiet_and_released"
+ktap_begin 6
 if ! q6card_available; then
     for c in $cases; do ktap_skip "$c" "this kernel has no snd-soc-sm8250 (boot --kernel 7.3+q6)"; done
     ktap_end
@@ -48,4 +50,16 @@ echo "SIDEBAND-CTL check-counter 96000"
 started() { [ "$(q6card_afe_starts)" -gt 0 ] 2>/dev/null; }
 if wait_until 10 started; then ktap_ok afe_port_started
 else ktap_fail afe_port_started "the DSP's AFE was never asked to start the USB port: $(echo "$SB_ANSWER" | cut -c1-300)"; fi
+# Offload's point: while the DSP streamed, the guest's USB host took no event and the headset
+# missed no interval; after aplay closed, the DSP holds nothing of the USB stream.
+stopped() { sbctl stats >/dev/null; case "$SB_ANSWER" in *'"afe_last":"port stop'*) true ;; *) false ;; esac; }
+wait_until 10 stopped
+last=$(echo "$SB_ANSWER" | sed -n 's/.*"afe_last":"\([^"]*\)".*/\1/p')
+echo "# $last"
+case "$last" in
+*"primary interrupter 0 event(s), 0 IRQ(s); headset 0 missed interval(s)"*)
+    if sbctl expect-released; then ktap_ok stream_quiet_and_released
+    else ktap_fail stream_quiet_and_released "$SB_ANSWER"; fi ;;
+*) ktap_fail stream_quiet_and_released "the AFE-driven stream's stop: ${last:-none}" ;;
+esac
 ktap_end

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sideband_device::adsp::apr::AfeEvent;
 
+use super::usb::QuietFigures;
 use super::RunningDevices;
 use crate::request::Request;
 
@@ -29,11 +30,13 @@ pub(super) fn start(devices: &Arc<RunningDevices>, events: Receiver<AfeEvent>) {
 }
 
 fn serve(devices: &Weak<RunningDevices>, events: &Receiver<AfeEvent>) {
+    // The primary interrupter's and the headset's figures when the current stream started.
+    let mut at_start: Option<QuietFigures> = None;
     loop {
         match events.recv_timeout(IDLE) {
             Ok(event) => {
                 let Some(d) = devices.upgrade() else { return };
-                let outcome = handle(&d, event).map_err(|e| format!("{e:#}"));
+                let outcome = handle(&d, event, &mut at_start).map_err(|e| format!("{e:#}"));
                 match &outcome {
                     Ok(a) => log::info!("AFE-driven stream: {a}"),
                     Err(e) => log::warn!("AFE-driven stream failed: {e}"),
@@ -48,12 +51,19 @@ fn serve(devices: &Weak<RunningDevices>, events: &Receiver<AfeEvent>) {
     }
 }
 
-fn handle(d: &RunningDevices, event: AfeEvent) -> anyhow::Result<String> {
+fn handle(
+    d: &RunningDevices,
+    event: AfeEvent,
+    at_start: &mut Option<QuietFigures>,
+) -> anyhow::Result<String> {
+    let quiet = || d.usb.as_ref().map(|u| u.quiet_figures());
     match event {
         AfeEvent::Start(port) => {
+            *at_start = None;
             let params = port.stream_params();
             let enabled = d.stream_enable_params(params)?;
             let started = d.stream_run(&Request::StreamStart, true)?;
+            *at_start = quiet();
             Ok(format!(
                 "port start (card {} pcm {}, {} Hz, {} bit, {} ch) -> stream enable: {enabled}; {started}",
                 port.card, port.pcm, port.rate, port.bits, port.channels
@@ -63,9 +73,21 @@ fn handle(d: &RunningDevices, event: AfeEvent) -> anyhow::Result<String> {
         AfeEvent::Stop if d.adsp.as_ref().is_none_or(|a| !a.streaming()) => {
             Ok("port stop: no stream to disable (already released)".into())
         }
-        AfeEvent::Stop => Ok(format!(
-            "port stop -> {}",
-            d.execute(&Request::StreamDisable, 0)?
-        )),
+        AfeEvent::Stop => {
+            // Read before the disable, whose control transfers use the primary interrupter.
+            let during = match (at_start.take(), quiet()) {
+                (Some(a), Some(b)) => format!(
+                    "; during the stream: primary interrupter {} event(s), {} IRQ(s); headset {} missed interval(s)",
+                    b.primary_events - a.primary_events,
+                    b.primary_irqs - a.primary_irqs,
+                    b.missed_intervals - a.missed_intervals
+                ),
+                _ => String::new(),
+            };
+            Ok(format!(
+                "port stop -> {}{during}",
+                d.execute(&Request::StreamDisable, 0)?
+            ))
+        }
     }
 }

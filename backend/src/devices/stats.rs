@@ -26,6 +26,11 @@ pub(super) fn stats(
             "apr_afe": f.apr.afe,
             "afe_starts": f.afe_starts,
             "afe_stops": f.afe_stops,
+            // What the latest AFE-driven enable or disable came to.
+            "afe_last": f.afe_outcomes.last().map(|o| match o {
+                Ok(a) => a.chars().take(400).collect::<String>(),
+                Err(e) => format!("FAILED: {}", e.chars().take(400).collect::<String>()),
+            }),
             // The latest failed AFE-driven enable or disable, if any.
             "afe_failed": f.afe_outcomes.iter().rev().find_map(|o| o.as_ref().err())
                 .map(|e| e.chars().take(160).collect::<String>()),

@@ -56,6 +56,14 @@ fn playback_engine(
     (engine, frames * frame_bytes)
 }
 
+/// See [`RunningUsb::quiet_figures`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct QuietFigures {
+    pub primary_events: u64,
+    pub primary_irqs: u64,
+    pub missed_intervals: u64,
+}
+
 /// The xHCI, its clock and the devices on its ports.
 #[derive(Debug)]
 pub(super) struct RunningUsb {
@@ -484,6 +492,22 @@ impl RunningUsb {
     }
 
     /// Whether the DSP's stream engine is running (not stopped by an indication or a request).
+    /// Events and interrupts on the primary interrupter, and the headset's missed intervals, so
+    /// far: what an offloaded stream must leave alone (compare two readings).
+    pub(super) fn quiet_figures(&self) -> QuietFigures {
+        let (events, irqs) = crate::fatal::lock(&self.xhci, "xHCI")
+            .and_then(|x| x.controller.interrupter_stats(0))
+            .map_or((0, 0), |s| (s.events, s.interrupts));
+        let missed = crate::fatal::lock(&self.headset.0, "headset")
+            .map(|h| h.function().recorder().stats().missed_intervals)
+            .unwrap_or(0);
+        QuietFigures {
+            primary_events: events,
+            primary_irqs: irqs,
+            missed_intervals: missed,
+        }
+    }
+
     pub(super) fn streaming(&self) -> bool {
         crate::fatal::lock(&self.engine, "engine")
             .is_some_and(|g| g.as_ref().is_some_and(|r| !r.engine.is_stopped()))
