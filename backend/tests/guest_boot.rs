@@ -1207,6 +1207,7 @@ fn aplay_on_the_platform_card_starts_the_offloaded_stream_and_the_headset_hears_
             "ok 3 route_set",
             "ok 4 offload_jack_plugged",
             "ok 5 afe_port_started",
+            "ok 6 stream_quiet_and_released",
         ] {
             assert!(
                 stdout.contains(case),
