@@ -338,3 +338,47 @@ fn a_consumer_takes_the_buffers_in_chunks_and_each_comes_back_when_taken_whole()
         "nothing queued, nothing to give back"
     );
 }
+
+#[test]
+fn regions_and_writes_at_the_top_of_the_address_space_do_not_wrap() {
+    let mut r = Router::default();
+    // A 4 KiB region ending 4 KiB below 2^64.
+    let base = u64::MAX - 0x1fff;
+    let handle = map(&mut r, base, 0x1000);
+    open_and_format(&mut r);
+    let write =
+        |addr: u64, len: u32| words(&[addr as u32, (addr >> 32) as u32, handle, len, 0, 0, 0, 0]);
+    let a = one(
+        &mut r,
+        command(
+            STREAM_PORT,
+            asm::WRITE_V2,
+            0,
+            &write(u64::MAX - 0x7ff, 0x1000),
+        ),
+    );
+    assert_eq!(
+        basic_status(&a, asm::WRITE_V2),
+        asm::EBADPARAM,
+        "it would end past 2^64"
+    );
+    let a = one(
+        &mut r,
+        command(STREAM_PORT, asm::WRITE_V2, 0, &write(base + 0x800, 0x1000)),
+    );
+    assert_eq!(
+        basic_status(&a, asm::WRITE_V2),
+        asm::EBADPARAM,
+        "past the region's end"
+    );
+    assert!(
+        r.handle(&command(
+            STREAM_PORT,
+            asm::WRITE_V2,
+            0,
+            &write(base + 0x800, 0x800)
+        ))
+        .is_empty(),
+        "the region's last 2 KiB fit"
+    );
+}

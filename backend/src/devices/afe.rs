@@ -78,9 +78,9 @@ fn handle(
             let during = match (at_start.take(), quiet()) {
                 (Some(a), Some(b)) => format!(
                     "; during the stream: primary interrupter {} event(s), {} IRQ(s); headset {} missed interval(s)",
-                    b.primary_events - a.primary_events,
-                    b.primary_irqs - a.primary_irqs,
-                    b.missed_intervals - a.missed_intervals
+                    b.primary_events.saturating_sub(a.primary_events),
+                    b.primary_irqs.saturating_sub(a.primary_irqs),
+                    b.missed_intervals.saturating_sub(a.missed_intervals)
                 ),
                 _ => String::new(),
             };

@@ -397,10 +397,13 @@ impl Asm {
         let Some((addr, handle, len)) = fields.filter(|f| f.2 > 0) else {
             return vec![self.refuse(req, EBADPARAM, "short or empty WRITE_V2")];
         };
+        // Checked: the guest picks both ends, and a sum past u64 is outside every region.
+        let end = addr.checked_add(u64::from(len));
         let inside = self.maps.get(&handle).is_some_and(|regions| {
-            regions
-                .iter()
-                .any(|r| addr >= r.addr && addr + u64::from(len) <= r.addr + u64::from(r.size))
+            regions.iter().any(|r| {
+                let region_end = r.addr.checked_add(u64::from(r.size));
+                addr >= r.addr && end.is_some() && region_end.is_some() && end <= region_end
+            })
         });
         if !inside {
             return vec![self.refuse(req, EBADPARAM, "WRITE_V2 outside its mapped region")];
