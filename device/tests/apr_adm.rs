@@ -1,31 +1,13 @@
 //! The device manager as q6adm and q6routing drive it: open a COPP for the USB port, route
 //! session 1 to it, close it.
 
+#[path = "apr_support.rs"]
+mod apr_support;
+use apr_support::{basic_status, framed};
+
 use sideband_device::adsp::apr::{adm, packet, Router};
 
 const USB_RX: u16 = 0x7000;
-
-fn command(port: u16, opcode: u32, token: u32, payload: &[u8]) -> Vec<u8> {
-    let size = 20 + payload.len();
-    let mut v = Vec::new();
-    v.extend_from_slice(&0x0250u16.to_le_bytes());
-    v.extend_from_slice(&(size as u16).to_le_bytes());
-    v.extend_from_slice(&[8, 5]);
-    v.extend_from_slice(&port.to_le_bytes());
-    v.extend_from_slice(&[8, 4]);
-    v.extend_from_slice(&port.to_le_bytes());
-    v.extend_from_slice(&token.to_le_bytes());
-    v.extend_from_slice(&opcode.to_le_bytes());
-    v.extend_from_slice(payload);
-    v
-}
-
-fn basic_status(answer: &[u8], opcode: u32) -> u32 {
-    let (h, p) = packet::parse(answer).unwrap();
-    assert_eq!(h.opcode, packet::BASIC_RSP_RESULT);
-    assert_eq!(u32::from_le_bytes(p[0..4].try_into().unwrap()), opcode);
-    u32::from_le_bytes(p[4..8].try_into().unwrap())
-}
 
 /// {flags, mode, endpoint 1, endpoint 2, topology, channels, bits, rate, map[8]}; token
 /// port index << 16 | copp index, ports the AFE port id.
@@ -41,7 +23,7 @@ fn open(r: &mut Router, channels: u16, rate: u32) -> (u32, u16) {
     p.extend_from_slice(&[1, 2, 0, 0, 0, 0, 0, 0]);
     let token = 136 << 16;
     let a = r
-        .handle(&command(USB_RX, adm::DEVICE_OPEN_V5, token, &p))
+        .handle(&framed(8, USB_RX, adm::DEVICE_OPEN_V5, token, &p))
         .pop()
         .unwrap();
     let (h, p) = packet::parse(&a).unwrap();
@@ -65,7 +47,7 @@ fn map(r: &mut Router, session: u16, copps: &[u16]) -> u32 {
     }
     p.resize(12 + 4 * copps.len(), 0);
     let a = r
-        .handle(&command(0, adm::MATRIX_MAP_V5, 0, &p))
+        .handle(&framed(8, 0, adm::MATRIX_MAP_V5, 0, &p))
         .pop()
         .unwrap();
     basic_status(&a, adm::MATRIX_MAP_V5)
@@ -80,7 +62,7 @@ fn a_copp_opens_for_the_usb_port_session_1_routes_to_it_and_it_closes() {
     assert_eq!(map(&mut r, 1, &[copp]), 0);
     assert_eq!(r.adm().ports_of_session(1), vec![USB_RX]);
     let a = r
-        .handle(&command(copp, adm::DEVICE_CLOSE_V5, 136 << 16, &[]))
+        .handle(&framed(8, copp, adm::DEVICE_CLOSE_V5, 136 << 16, &[]))
         .pop()
         .unwrap();
     assert_eq!(basic_status(&a, adm::DEVICE_CLOSE_V5), 0);
@@ -103,12 +85,13 @@ fn bad_opens_routes_and_closes_are_refused() {
     assert_eq!(open(&mut r, 2, 0).1, 0xFF);
     assert_eq!(map(&mut r, 1, &[5]), adm::EBADPARAM, "COPP 5 is not open");
     let a = r
-        .handle(&command(3, adm::DEVICE_CLOSE_V5, 0, &[]))
+        .handle(&framed(8, 3, adm::DEVICE_CLOSE_V5, 0, &[]))
         .pop()
         .unwrap();
     assert_eq!(basic_status(&a, adm::DEVICE_CLOSE_V5), adm::EBADPARAM);
     let a = r
-        .handle(&command(
+        .handle(&framed(
+            8,
             0,
             adm::MATRIX_MAP_V5,
             0,

@@ -2,6 +2,10 @@
 //! stream for PCM, set its format, queue periods, run, play them in order (each given back as
 //! WRITE_DONE_V2 with the address q6asm checks), drain with EOS, close, unmap.
 
+#[path = "apr_support.rs"]
+mod apr_support;
+use apr_support::{basic_status, framed, words};
+
 use sideband_device::adsp::apr::{asm, packet, Router};
 
 const SESSION: u16 = 1;
@@ -9,32 +13,6 @@ const STREAM_PORT: u16 = SESSION << 8 | 1;
 /// The buffer's address as q6asm-dai sends it: dma address | SID 1 << 32.
 const BUF: u64 = 1 << 32 | 0xff80_0000;
 const PERIOD: u32 = 3840; // 20 ms of 48 kHz stereo S16
-
-fn command(port: u16, opcode: u32, token: u32, payload: &[u8]) -> Vec<u8> {
-    let size = 20 + payload.len();
-    let mut v = Vec::new();
-    v.extend_from_slice(&0x0250u16.to_le_bytes());
-    v.extend_from_slice(&(size as u16).to_le_bytes());
-    v.extend_from_slice(&[7, 5]);
-    v.extend_from_slice(&port.to_le_bytes());
-    v.extend_from_slice(&[7, 4]);
-    v.extend_from_slice(&port.to_le_bytes());
-    v.extend_from_slice(&token.to_le_bytes());
-    v.extend_from_slice(&opcode.to_le_bytes());
-    v.extend_from_slice(payload);
-    v
-}
-
-fn words(w: &[u32]) -> Vec<u8> {
-    w.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn basic_status(answer: &[u8], opcode: u32) -> u32 {
-    let (h, p) = packet::parse(answer).unwrap();
-    assert_eq!(h.opcode, packet::BASIC_RSP_RESULT);
-    assert_eq!(u32::from_le_bytes(p[0..4].try_into().unwrap()), opcode);
-    u32::from_le_bytes(p[4..8].try_into().unwrap())
-}
 
 fn one(r: &mut Router, pkt: Vec<u8>) -> Vec<u8> {
     let mut out = r.handle(&pkt);
@@ -46,7 +24,10 @@ fn one(r: &mut Router, pkt: Vec<u8>) -> Vec<u8> {
 fn map(r: &mut Router, addr: u64, size: u32) -> u32 {
     let mut p = vec![3, 0, 1, 0, 0, 0, 0, 0];
     p.extend(words(&[addr as u32, (addr >> 32) as u32, size]));
-    let a = one(r, command(0, asm::MAP_REGIONS, u32::from(SESSION) << 8, &p));
+    let a = one(
+        r,
+        framed(7, 0, asm::MAP_REGIONS, u32::from(SESSION) << 8, &p),
+    );
     let (h, payload) = packet::parse(&a).unwrap();
     assert_eq!(h.opcode, 0x0001_0D93);
     assert_eq!(h.dest_port, 0, "session commands answer port 0");
@@ -56,14 +37,14 @@ fn map(r: &mut Router, addr: u64, size: u32) -> u32 {
 
 fn open_and_format(r: &mut Router) {
     let open = words(&[0, 16 << 16, 0x0001_0C68, asm::FMT_MULTI_CHANNEL_PCM_V2]);
-    let a = one(r, command(STREAM_PORT, asm::OPEN_WRITE_V3, 0, &open));
+    let a = one(r, framed(7, STREAM_PORT, asm::OPEN_WRITE_V3, 0, &open));
     assert_eq!(basic_status(&a, asm::OPEN_WRITE_V3), 0);
     let mut fmt = words(&[20]);
     fmt.extend_from_slice(&2u16.to_le_bytes());
     fmt.extend_from_slice(&16u16.to_le_bytes());
     fmt.extend(words(&[48_000]));
     fmt.extend_from_slice(&[1, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0]);
-    let a = one(r, command(STREAM_PORT, asm::MEDIA_FMT_UPDATE_V2, 0, &fmt));
+    let a = one(r, framed(7, STREAM_PORT, asm::MEDIA_FMT_UPDATE_V2, 0, &fmt));
     assert_eq!(basic_status(&a, asm::MEDIA_FMT_UPDATE_V2), 0);
 }
 
@@ -81,7 +62,13 @@ fn write(r: &mut Router, handle: u32, idx: u32) {
         0,
     ]);
     assert!(r
-        .handle(&command(STREAM_PORT, asm::WRITE_V2, idx | PERIOD << 16, &p))
+        .handle(&framed(
+            7,
+            STREAM_PORT,
+            asm::WRITE_V2,
+            idx | PERIOD << 16,
+            &p
+        ))
         .is_empty());
 }
 
@@ -109,7 +96,7 @@ fn a_playback_maps_opens_queues_runs_and_gets_each_buffer_back_in_order() {
     assert_eq!(r.asm().front(1), None, "nothing plays before RUN");
     let a = one(
         &mut r,
-        command(STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+        framed(7, STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
     );
     assert_eq!(basic_status(&a, asm::RUN_V2), 0);
     for idx in 0..3u32 {
@@ -132,14 +119,15 @@ fn a_playback_maps_opens_queues_runs_and_gets_each_buffer_back_in_order() {
     }
     assert_eq!(r.asm().front(1), None);
     // EOS with the queue empty is rendered at once.
-    let out = r.handle(&command(STREAM_PORT, asm::EOS, 0, &[]));
+    let out = r.handle(&framed(7, STREAM_PORT, asm::EOS, 0, &[]));
     assert_eq!(out.len(), 1);
     assert_eq!(packet::parse(&out[0]).unwrap().0.opcode, asm::RENDERED_EOS);
-    let a = one(&mut r, command(STREAM_PORT, asm::CLOSE, 0, &[]));
+    let a = one(&mut r, framed(7, STREAM_PORT, asm::CLOSE, 0, &[]));
     assert_eq!(basic_status(&a, asm::CLOSE), 0);
     let a = one(
         &mut r,
-        command(
+        framed(
+            7,
             0,
             asm::UNMAP_REGIONS,
             u32::from(SESSION) << 8,
@@ -169,18 +157,19 @@ fn eos_waits_for_the_queue_and_pause_holds_it() {
     write(&mut r, handle, 1);
     one(
         &mut r,
-        command(STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+        framed(7, STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
     );
     assert!(
-        r.handle(&command(STREAM_PORT, asm::EOS, 0, &[])).is_empty(),
+        r.handle(&framed(7, STREAM_PORT, asm::EOS, 0, &[]))
+            .is_empty(),
         "two buffers still to play"
     );
-    let a = one(&mut r, command(STREAM_PORT, asm::PAUSE, 0, &[]));
+    let a = one(&mut r, framed(7, STREAM_PORT, asm::PAUSE, 0, &[]));
     assert_eq!(basic_status(&a, asm::PAUSE), 0);
     assert_eq!(r.asm().front(1), None, "a paused session plays nothing");
     one(
         &mut r,
-        command(STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+        framed(7, STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
     );
     assert_eq!(r.asm().complete_front(1).len(), 1);
     let last = r.asm().complete_front(1);
@@ -199,20 +188,20 @@ fn writes_outside_the_map_and_commands_on_closed_streams_are_refused() {
     open_and_format(&mut r);
     // Past the mapped 4 KiB: refused with a basic answer q6asm ignores, and never played.
     let p = words(&[BUF as u32 + 4000, 1, handle, PERIOD, 0, 0, 0, 0]);
-    let a = one(&mut r, command(STREAM_PORT, asm::WRITE_V2, 0, &p));
+    let a = one(&mut r, framed(7, STREAM_PORT, asm::WRITE_V2, 0, &p));
     assert_eq!(basic_status(&a, asm::WRITE_V2), asm::EBADPARAM);
     // An unknown handle.
     let p = words(&[BUF as u32, 1, handle + 7, 16, 0, 0, 0, 0]);
-    let a = one(&mut r, command(STREAM_PORT, asm::WRITE_V2, 0, &p));
+    let a = one(&mut r, framed(7, STREAM_PORT, asm::WRITE_V2, 0, &p));
     assert_eq!(basic_status(&a, asm::WRITE_V2), asm::EBADPARAM);
     let a = one(
         &mut r,
-        command(2 << 8 | 1, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+        framed(7, 2 << 8 | 1, asm::RUN_V2, 0, &words(&[0, 0, 0])),
     );
     assert_eq!(basic_status(&a, asm::RUN_V2), asm::EALREADY);
     let a = one(
         &mut r,
-        command(9 << 8 | 1, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+        framed(7, 9 << 8 | 1, asm::RUN_V2, 0, &words(&[0, 0, 0])),
     );
     assert_eq!(
         basic_status(&a, asm::RUN_V2),
@@ -222,7 +211,8 @@ fn writes_outside_the_map_and_commands_on_closed_streams_are_refused() {
     // A map naming more regions than it carries, and one with a zero-sized region.
     let a = one(
         &mut r,
-        command(
+        framed(
+            7,
             0,
             asm::MAP_REGIONS,
             1 << 8,
@@ -232,19 +222,19 @@ fn writes_outside_the_map_and_commands_on_closed_streams_are_refused() {
     assert_eq!(basic_status(&a, asm::MAP_REGIONS), asm::EBADPARAM);
     let mut p = vec![3, 0, 1, 0, 0, 0, 0, 0];
     p.extend(words(&[0x1000, 0, 0]));
-    let a = one(&mut r, command(0, asm::MAP_REGIONS, 1 << 8, &p));
+    let a = one(&mut r, framed(7, 0, asm::MAP_REGIONS, 1 << 8, &p));
     assert_eq!(basic_status(&a, asm::MAP_REGIONS), asm::EBADPARAM);
     let a = one(
         &mut r,
-        command(0, asm::UNMAP_REGIONS, 1 << 8, &words(&[handle + 1])),
+        framed(7, 0, asm::UNMAP_REGIONS, 1 << 8, &words(&[handle + 1])),
     );
     assert_eq!(basic_status(&a, asm::UNMAP_REGIONS), asm::EBADPARAM);
     // A second open of the same session, and a decoder this DSP does not have.
     let open = words(&[0, 16 << 16, 0, asm::FMT_MULTI_CHANNEL_PCM_V2]);
-    let a = one(&mut r, command(STREAM_PORT, asm::OPEN_WRITE_V3, 0, &open));
+    let a = one(&mut r, framed(7, STREAM_PORT, asm::OPEN_WRITE_V3, 0, &open));
     assert_eq!(basic_status(&a, asm::OPEN_WRITE_V3), asm::EALREADY);
     let mp3 = words(&[0, 16 << 16, 0, 0x0001_0BE9]);
-    let a = one(&mut r, command(2 << 8 | 1, asm::OPEN_WRITE_V3, 0, &mp3));
+    let a = one(&mut r, framed(7, 2 << 8 | 1, asm::OPEN_WRITE_V3, 0, &mp3));
     assert_eq!(basic_status(&a, asm::OPEN_WRITE_V3), packet::EUNSUPPORTED);
     // A format out of range.
     let mut fmt = words(&[20]);
@@ -253,7 +243,7 @@ fn writes_outside_the_map_and_commands_on_closed_streams_are_refused() {
     fmt.extend(words(&[48_000]));
     let a = one(
         &mut r,
-        command(STREAM_PORT, asm::MEDIA_FMT_UPDATE_V2, 0, &fmt),
+        framed(7, STREAM_PORT, asm::MEDIA_FMT_UPDATE_V2, 0, &fmt),
     );
     assert_eq!(basic_status(&a, asm::MEDIA_FMT_UPDATE_V2), asm::EBADPARAM);
     assert_eq!(r.asm().stats().writes, 0);
@@ -267,7 +257,7 @@ fn the_queue_is_bounded() {
     let p = words(&[BUF as u32, 1, handle, 16, 0, 0, 0, 0]);
     let refused = (0..100)
         .filter(|_| {
-            !r.handle(&command(STREAM_PORT, asm::WRITE_V2, 0, &p))
+            !r.handle(&framed(7, STREAM_PORT, asm::WRITE_V2, 0, &p))
                 .is_empty()
         })
         .count();
@@ -286,7 +276,7 @@ fn play_gives_buffers_back_at_the_stream_rate() {
     assert!(r.asm().play(1_000_000).is_empty(), "not running yet");
     one(
         &mut r,
-        command(STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+        framed(7, STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
     );
     // A period of 3840 bytes is 20 ms of 48 kHz stereo S16.
     assert!(r.asm().play(19_999).is_empty());
@@ -313,7 +303,7 @@ fn a_consumer_takes_the_buffers_in_chunks_and_each_comes_back_when_taken_whole()
     assert_eq!(r.asm().next_chunk(1, 1000), None, "not running");
     one(
         &mut r,
-        command(STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
+        framed(7, STREAM_PORT, asm::RUN_V2, 0, &words(&[0, 0, 0])),
     );
     assert_eq!(r.asm().next_chunk(1, 1000), Some((BUF, 1000)));
     assert!(r.asm().consume(1, 1000).is_empty());
@@ -350,7 +340,8 @@ fn regions_and_writes_at_the_top_of_the_address_space_do_not_wrap() {
         |addr: u64, len: u32| words(&[addr as u32, (addr >> 32) as u32, handle, len, 0, 0, 0, 0]);
     let a = one(
         &mut r,
-        command(
+        framed(
+            7,
             STREAM_PORT,
             asm::WRITE_V2,
             0,
@@ -364,7 +355,13 @@ fn regions_and_writes_at_the_top_of_the_address_space_do_not_wrap() {
     );
     let a = one(
         &mut r,
-        command(STREAM_PORT, asm::WRITE_V2, 0, &write(base + 0x800, 0x1000)),
+        framed(
+            7,
+            STREAM_PORT,
+            asm::WRITE_V2,
+            0,
+            &write(base + 0x800, 0x1000),
+        ),
     );
     assert_eq!(
         basic_status(&a, asm::WRITE_V2),
@@ -372,7 +369,8 @@ fn regions_and_writes_at_the_top_of_the_address_space_do_not_wrap() {
         "past the region's end"
     );
     assert!(
-        r.handle(&command(
+        r.handle(&framed(
+            7,
             STREAM_PORT,
             asm::WRITE_V2,
             0,

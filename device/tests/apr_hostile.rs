@@ -4,23 +4,11 @@
 //! consume paths only hand out what was queued.
 
 use proptest::prelude::*;
-use sideband_device::adsp::apr::{packet, Router};
+#[path = "apr_support.rs"]
+mod apr_support;
+use apr_support::framed;
 
-/// A packet the guest's apr.c would accept: sequenced command, apps → DSP.
-fn framed(svc: u8, port: u16, token: u32, opcode: u32, payload: &[u8]) -> Vec<u8> {
-    let size = 20 + payload.len();
-    let mut v = Vec::with_capacity(size);
-    v.extend_from_slice(&0x0250u16.to_le_bytes());
-    v.extend_from_slice(&(size as u16).to_le_bytes());
-    v.extend_from_slice(&[svc, 5]);
-    v.extend_from_slice(&port.to_le_bytes());
-    v.extend_from_slice(&[svc, 4]);
-    v.extend_from_slice(&port.to_le_bytes());
-    v.extend_from_slice(&token.to_le_bytes());
-    v.extend_from_slice(&opcode.to_le_bytes());
-    v.extend_from_slice(payload);
-    v
-}
+use sideband_device::adsp::apr::{packet, Router};
 
 /// Opcodes the services know, so most packets reach their decoders.
 const OPCODES: [u32; 18] = [
@@ -78,7 +66,7 @@ proptest! {
         for (svc, port, token, opcode, payload, elapsed) in cmds {
             // Half the time, aim at session 1's stream port, where ASM keeps state.
             let port = if port % 2 == 0 { 0x0101 } else { port };
-            let answers = r.handle(&framed(svc, port, token, opcode, &payload));
+            let answers = r.handle(&framed(svc, port, opcode, token, &payload));
             prop_assert!(answers.len() <= 2, "one answer per command, and an EOS event at most");
             for a in &answers {
                 prop_assert!(packet::parse(a).is_ok());

@@ -19,15 +19,7 @@
 #   card's pcm_mutex, so this is lockdep's class view, not a deadlock)
 # adsp-apr: q6-card
 . /guest-tests/lib/q6card.sh
-cases="platform_card_registered multimedia1_pcm_present route_set offload_jack_plugged afe_port_started stream_quiet_and_released"
-ktap_begin 6
-if ! q6card_available; then
-    for c in $cases; do ktap_skip "$c" "this kernel has no snd-soc-sm8250 (boot --kernel 7.3+q6)"; done
-    ktap_end
-    exit 0
-fi
-card=""
-wait_until 20 find_card || echo "# no USB headset card (usbid 1209:0001)"
+q6card_begin "platform_card_registered multimedia1_pcm_present route_set offload_jack_plugged afe_port_started stream_quiet_and_released"
 if q6card_load; then ktap_ok platform_card_registered
 else ktap_fail platform_card_registered "no sideband-q6 card: $(cat /proc/asound/cards | tr '\n' ' '); $(dmesg | grep -i -m4 'sm8250\|q6asm\|q6adm\|q6routing\|asoc\|deferred')"; fi
 echo "# $(cat /proc/asound/cards | tr -s ' ' | tr '\n' ' ')"
@@ -43,8 +35,7 @@ else ktap_fail offload_jack_plugged "the USB Offload Jack reads '${jack}', not o
 # A second of the counter pattern, 48 kHz S16 stereo (what the card's back end fixes); aplay
 # ends by itself (or is killed past its bound). The DSP must have been asked to start the USB
 # port, and the headset must have heard the pattern bit for bit.
-sb-pattern 96000 > /tmp/pattern.raw
-timeout 30 aplay -D "hw:${q6card:-99},0" -f S16_LE -r 48000 -c 2 -t raw /tmp/pattern.raw 2>&1 | sed 's/^/# aplay: /'
+q6card_play 96000
 dmesg | grep -i 'q6asm\|q6adm\|q6afe\|q6routing\|q6usb\|qc-usb\|uaudio' | tail -n 12 | sed 's/^/# /'
 echo "SIDEBAND-CTL check-counter 96000"
 started() { [ "$(q6card_afe_starts)" -gt 0 ] 2>/dev/null; }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::packet::{self, Header, MsgType};
+use super::packet::{self, u16_at, u32_at, Header, MsgType};
 
 /// ADM_CMD_DEVICE_OPEN_V5 and its answer.
 pub const DEVICE_OPEN_V5: u32 = 0x0001_0326;
@@ -56,14 +56,6 @@ pub struct Adm {
     copps: BTreeMap<u16, Copp>,
     routes: BTreeMap<u16, Vec<u16>>,
     stats: AdmStats,
-}
-
-fn u16_at(b: &[u8], i: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
 }
 
 impl Adm {

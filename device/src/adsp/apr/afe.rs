@@ -6,7 +6,7 @@
 //! offload driver for the stream (QMI enable) after it, never before the answer, because the
 //! guest holds its PCM and AFE locks while it waits.
 
-use super::packet::{self, Header};
+use super::packet::{self, u16_at, u32_at, Header};
 use crate::adsp::uaudio::{types::AudioFormat, Direction, StreamParams};
 
 /// AFE_PORT_CMD_DEVICE_START.
@@ -89,14 +89,6 @@ pub struct Afe {
     config: Option<(u32, u16, u16)>,
     service_interval: u32,
     started: bool,
-}
-
-fn u16_at(b: &[u8], i: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
 }
 
 impl Afe {

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::packet::{self, Header, MsgType};
+use super::packet::{self, u16_at, u32_at, Header, MsgType};
 
 /// ASM_CMD_SHARED_MEM_MAP_REGIONS and its answer.
 pub const MAP_REGIONS: u32 = 0x0001_0D92;
@@ -124,14 +124,6 @@ pub struct Asm {
     next_handle: u32,
     streams: BTreeMap<u8, Stream>,
     stats: AsmStats,
-}
-
-fn u16_at(b: &[u8], i: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
 }
 
 fn words(w: &[u32]) -> Vec<u8> {

@@ -151,3 +151,13 @@ pub fn basic(req: &Header, status: u32) -> Vec<u8> {
     p.extend_from_slice(&status.to_le_bytes());
     answer(req, MsgType::CmdRsp, BASIC_RSP_RESULT, &p)
 }
+
+/// The little-endian u16 at `i` of a payload, if it is that long.
+pub(crate) fn u16_at(b: &[u8], i: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
+}
+
+/// The little-endian u32 at `i` of a payload, if it is that long.
+pub(crate) fn u32_at(b: &[u8], i: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
+}
