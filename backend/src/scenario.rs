@@ -20,7 +20,7 @@
 //!   The guest's own log check (`ktap_dmesg_clean` in guest-tests/lib/dmesg.sh) reads these lines
 //!   from the running script's header too, so REGEX should be a POSIX extended regex as well.
 //! - `# allow-device: KIND...`: device judgements the scenario provokes (`smmu-fault`,
-//!   `dsp-ring-error`, `hc-error`, `command-error`).
+//!   `dsp-ring-error`, `afe-stream`, `hc-error`, `command-error`).
 //! - `# adsp-link: mhi` boots the scenario with the ADSP's QRTR link on the emulated MHI function
 //!   (the guest's qrtr-mhi) instead of the virtio-serial relay: for scenarios that need the DSP to
 //!   answer while the guest's user processes are frozen (system suspend).

@@ -10,6 +10,7 @@
 # known-failure: q6-fixes: qmi_stop_session leaves the substream opened; the second enable gets -EBUSY (guide §5e)
 #   evidence: ktap second_stream_heard internal status -16
 # expect-report: lockdep #1 \(&card->controls_rwsem\)
+# allow-device: afe-stream
 # adsp-apr: q6-card
 . /guest-tests/lib/q6card.sh
 q6card_begin "card_routed aplay_stream_started dsp_restarted dsp_released aplay_ended second_stream_heard"

@@ -8,6 +8,9 @@
 //!   that died by itself (a model bug or a guest that broke it).
 //! - A command the guest issued that completed with TRB Error, Context State Error or Parameter
 //!   Error is a driver (or model) bug.
+//! - A stream the DSP asked for because q6afe started its USB port (the platform card's trigger)
+//!   that the guest refused, or whose disable failed, is audio user space thinks it plays and
+//!   nobody hears.
 //!
 //! Each is a [`DeviceProblem`] with the backend's figures; whether it fails the scenario is the
 //! verdict's decision (a scenario's header may allow a kind: `# allow-device: KIND...`).
@@ -30,24 +33,29 @@ pub enum DeviceProblemKind {
     /// A command the guest issued completed with TRB Error, Context State Error or Parameter
     /// Error.
     CommandError,
+    /// An AFE-driven stream enable or disable failed.
+    AfeStream,
 }
 
 impl DeviceProblemKind {
     /// Every kind, in report order.
-    pub const ALL: [DeviceProblemKind; 4] = [
+    pub const ALL: [DeviceProblemKind; 5] = [
         DeviceProblemKind::SmmuFault,
         DeviceProblemKind::DspRingError,
+        DeviceProblemKind::AfeStream,
         DeviceProblemKind::HcError,
         DeviceProblemKind::CommandError,
     ];
 
-    /// The header word: `smmu-fault`, `dsp-ring-error`, `hc-error`, `command-error`.
+    /// The header word: `smmu-fault`, `dsp-ring-error`, `afe-stream`, `hc-error`,
+    /// `command-error`.
     pub fn name(self) -> &'static str {
         match self {
             DeviceProblemKind::SmmuFault => "smmu-fault",
             DeviceProblemKind::DspRingError => "dsp-ring-error",
             DeviceProblemKind::HcError => "hc-error",
             DeviceProblemKind::CommandError => "command-error",
+            DeviceProblemKind::AfeStream => "afe-stream",
         }
     }
 
@@ -143,12 +151,14 @@ pub struct XhciFigures {
 }
 
 /// What [`judge`] reads: the backend's own figures of one run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeviceFigures {
     /// The DSP's streams.
     pub dsp: DspFigures,
     /// The controller; `None` when the boot had no xHCI.
     pub xhci: Option<XhciFigures>,
+    /// AFE-driven stream enables and disables that failed, with the first one's reason.
+    pub afe_failures: (u64, Option<String>),
 }
 
 /// The problems in `f`, one per kind at most, in [`DeviceProblemKind::ALL`] order.
@@ -183,6 +193,15 @@ pub fn judge(f: &DeviceFigures) -> Vec<DeviceProblem> {
                 dsp.first_ring_error_code.unwrap_or_default(),
                 dsp.events,
                 dsp.streams
+            ),
+        );
+    }
+    if let (n @ 1.., first) = &f.afe_failures {
+        problem(
+            DeviceProblemKind::AfeStream,
+            format!(
+                "adsp-afe: {n} AFE-driven stream enable(s)/disable(s) failed (first: {})",
+                first.as_deref().unwrap_or("?")
             ),
         );
     }
@@ -253,6 +272,7 @@ mod tests {
                 command_errors: Some(CommandErrors::default()),
                 ..XhciFigures::default()
             }),
+            afe_failures: (0, None),
         };
         assert!(judge(&clean).is_empty());
     }
@@ -291,7 +311,10 @@ mod tests {
                 ..first
             }),
         );
-        let p = judge(&DeviceFigures { dsp, xhci: None });
+        let p = judge(&DeviceFigures {
+            dsp,
+            ..DeviceFigures::default()
+        });
         assert_eq!(
             p[0].to_string(),
             "smmu-fault: adsp-smmu: 2 translation fault(s) by the DSP in 2 stream(s) (first: a write at iova 0x1000 by endpoint 0x2000f, not mapped)"
@@ -315,6 +338,7 @@ mod tests {
         let f = |x| DeviceFigures {
             dsp: DspFigures::default(),
             xhci: Some(x),
+            afe_failures: (0, None),
         };
         assert!(judge(&f(asked)).is_empty());
         // An injected HCE reset before the clock saw it: asked for more than seen is no problem.
@@ -354,6 +378,7 @@ mod tests {
         let p = judge(&DeviceFigures {
             dsp: DspFigures::default(),
             xhci: Some(x),
+            afe_failures: (0, None),
         });
         assert_eq!(
             p[0].to_string(),
@@ -366,6 +391,7 @@ mod tests {
         assert!(judge(&DeviceFigures {
             dsp: DspFigures::default(),
             xhci: Some(uncounted),
+            afe_failures: (0, None),
         })
         .is_empty());
     }
@@ -393,10 +419,23 @@ mod tests {
                 }),
                 ..XhciFigures::default()
             }),
+            afe_failures: (
+                1,
+                Some("the guest refused the stream: internal status -16".into()),
+            ),
         };
         assert_eq!(
             names(&all),
-            ["smmu-fault", "dsp-ring-error", "hc-error", "command-error"]
+            [
+                "smmu-fault",
+                "dsp-ring-error",
+                "afe-stream",
+                "hc-error",
+                "command-error"
+            ]
         );
+        assert!(judge(&all)[2]
+            .detail
+            .contains("1 AFE-driven stream enable(s)/disable(s) failed (first: the guest refused"));
     }
 }

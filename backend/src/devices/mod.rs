@@ -379,6 +379,12 @@ impl RunningDevices {
                 .map(RunningUsb::dsp_figures)
                 .unwrap_or_default(),
             xhci: self.usb.as_ref().map(RunningUsb::xhci_figures),
+            afe_failures: self.glink.as_ref().map_or((0, None), |g| {
+                let f = g.figures();
+                let mut failed = f.afe_outcomes.iter().filter_map(|o| o.as_ref().err());
+                let first = failed.next().cloned();
+                (u64::from(first.is_some()) + failed.count() as u64, first)
+            }),
         })
     }
 
