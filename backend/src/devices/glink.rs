@@ -243,7 +243,11 @@ fn serve(
         for event in router.take_events() {
             match event {
                 AfeEvent::Start(p) => {
-                    feeder.port_started();
+                    for packet in feeder.port_started() {
+                        if let Err(e) = remote.send(APR_CHANNEL, &packet) {
+                            log::warn!("ASM: event not sent: {e}");
+                        }
+                    }
                     start_outcome = f.afe_outcomes.len();
                     f.afe_starts += 1;
                     log::info!(

@@ -33,9 +33,12 @@ pub(super) struct PcmFeeder {
 }
 
 impl PcmFeeder {
-    /// The AFE started the USB port: its stream is on its way.
-    pub(super) fn port_started(&mut self) {
+    /// The AFE started the USB port: its stream is on its way. Returns the done events still
+    /// held for the previous stream, to send now (their bytes were counted by an engine that
+    /// is gone, so a new engine's count must not be compared with them).
+    pub(super) fn port_started(&mut self) -> Vec<Vec<u8>> {
         self.fed_since_start = false;
+        self.held.drain(..).flat_map(|(_, p)| p).collect()
     }
 
     /// Whether the port's stream ran and has ended (the headset went away, the guest released
