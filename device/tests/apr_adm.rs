@@ -111,3 +111,18 @@ fn bad_opens_routes_and_closes_are_refused() {
         "64 COPPs at most"
     );
 }
+
+#[test]
+fn routes_are_bounded() {
+    let mut r = Router::default();
+    let (_, copp) = open(&mut r, 2, 48_000);
+    let refused = (1..=100u16)
+        .filter(|&s| map(&mut r, s, &[copp]) != 0)
+        .count();
+    assert_eq!(refused, 36, "64 routed sessions at most");
+    assert_eq!(
+        map(&mut r, 5, &[copp]),
+        0,
+        "a routed session can be routed again"
+    );
+}

@@ -410,8 +410,9 @@ impl RunningUsb {
         let samples = u64::from(rate) * u64::from(channels) * 3600;
         let (mut engine, packet) = playback_engine(r, rate, channels, samples);
         if fed {
-            let bytes_per_s = rate as usize * channels as usize * 4;
-            engine = engine.with_pcm_input(bytes_per_s / 25);
+            // The guest chose the format (the offload driver accepted it); bound the queue anyway.
+            let bytes_per_s = (rate as usize).saturating_mul(channels as usize).saturating_mul(4);
+            engine = engine.with_pcm_input((bytes_per_s / 25).clamp(1024, 1 << 20));
         }
         *self
             .engine

@@ -23,6 +23,8 @@ const INVALID_COPP: u16 = 0xFF;
 const MAX_COPPS: usize = 64;
 /// COPPs one route may name (q6routing sends one per BE).
 const MAX_ROUTE_COPPS: usize = 16;
+/// Sessions with a route at once (q6asm has 8; the guest picks the number).
+const MAX_ROUTES: usize = 64;
 
 /// One open COPP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +175,9 @@ impl Adm {
         };
         if let Some(bad) = copps.iter().find(|c| !self.copps.contains_key(c)) {
             return self.refuse(req, &format!("route to COPP {bad}, which is not open"));
+        }
+        if !self.routes.contains_key(&session) && self.routes.len() >= MAX_ROUTES {
+            return self.refuse(req, "too many routed sessions");
         }
         self.routes.insert(session, copps);
         self.stats.routes += 1;
