@@ -1208,6 +1208,7 @@ fn aplay_on_the_platform_card_starts_the_offloaded_stream_and_the_headset_hears_
             "ok 4 offload_jack_plugged",
             "ok 5 afe_port_started",
             "ok 6 stream_quiet_and_released",
+            "ok 7 second_play_heard",
         ] {
             assert!(
                 stdout.contains(case),
@@ -1217,7 +1218,7 @@ fn aplay_on_the_platform_card_starts_the_offloaded_stream_and_the_headset_hears_
         for line in [
             "adsp-afe: port start (card 0 pcm 0, 48000 Hz, 16 bit, 2 ch) -> stream enable: slot 1",
             "adsp-afe: port stop -> DSP stream stopped after",
-            "1 EOS rendered; ADM 1 COPP(s) opened, 1 route(s)",
+            "2 EOS rendered; ADM 2 COPP(s) opened, 2 route(s)",
         ] {
             assert!(
                 stderr.contains(line),

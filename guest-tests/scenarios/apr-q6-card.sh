@@ -5,8 +5,8 @@
 # MultiMedia1: the DSP's AFE is asked to start its USB port, the DSP asks the offload driver for
 # the stream, and the headset hears aplay's samples bit for bit (check-counter), with no event on
 # the guest's primary interrupter and no missed interval meanwhile; after aplay closed the DSP
-# holds nothing of the USB stream. On a kernel without the sm8250 machine driver every case is
-# skipped.
+# holds nothing of the USB stream; a second aplay is heard bit for bit too. On a kernel without
+# the sm8250 machine driver every case is skipped.
 # known-failure: q6: lockdep, possible circular locking: q6usb_hw_params holds q6usb's mutex
 #   while snd-usb-audio takes register_mutex, and a USB audio probe takes register_mutex, soc-usb's
 #   ctx_mutex, then q6usb's mutex (a headset plugged while user space sets up the platform card
@@ -19,7 +19,7 @@
 #   card's pcm_mutex, so this is lockdep's class view, not a deadlock)
 # adsp-apr: q6-card
 . /guest-tests/lib/q6card.sh
-q6card_begin "platform_card_registered multimedia1_pcm_present route_set offload_jack_plugged afe_port_started stream_quiet_and_released"
+q6card_begin "platform_card_registered multimedia1_pcm_present route_set offload_jack_plugged afe_port_started stream_quiet_and_released second_play_heard"
 if q6card_load; then ktap_ok platform_card_registered
 else ktap_fail platform_card_registered "no sideband-q6 card: $(cat /proc/asound/cards | tr '\n' ' '); $(dmesg | grep -i -m4 'sm8250\|q6asm\|q6adm\|q6routing\|asoc\|deferred')"; fi
 echo "# $(cat /proc/asound/cards | tr -s ' ' | tr '\n' ' ')"
@@ -53,4 +53,8 @@ case "$last" in
     else ktap_fail stream_quiet_and_released "$SB_ANSWER"; fi ;;
 *) ktap_fail stream_quiet_and_released "the AFE-driven stream's stop: ${last:-none}" ;;
 esac
+# A second play in the same boot: a new port start, a new stream, heard bit for bit.
+q6card_play 48000
+if sbctl check-counter 48000; then echo "# $SB_ANSWER"; ktap_ok second_play_heard
+else ktap_fail second_play_heard "$SB_ANSWER"; fi
 ktap_end
