@@ -411,7 +411,9 @@ impl RunningUsb {
         let (mut engine, packet) = playback_engine(r, rate, channels, samples);
         if fed {
             // The guest chose the format (the offload driver accepted it); bound the queue anyway.
-            let bytes_per_s = (rate as usize).saturating_mul(channels as usize).saturating_mul(4);
+            let bytes_per_s = (rate as usize)
+                .saturating_mul(channels as usize)
+                .saturating_mul(4);
             engine = engine.with_pcm_input((bytes_per_s / 25).clamp(1024, 1 << 20));
         }
         *self
