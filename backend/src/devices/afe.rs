@@ -2,8 +2,9 @@
 //! DEVICE_START (the guest waits for that ack holding its PCM and AFE locks, so nothing here may
 //! run before it), then the DSP asks the guest's offload driver for the stream with the QMI
 //! enable that `stream-enable` sends, checks the answer the same way, and starts its engine on
-//! the granted rings, playing the PCM user space queues through ASM. DEVICE_STOP stops the engine and disables the stream. One thread,
-//! `adsp-afe`, so neither the GLINK poll nor the console ever waits for QMI.
+//! the granted rings, playing the PCM user space queues through ASM. DEVICE_STOP stops the
+//! engine and disables the stream. One thread, `adsp-afe`, so neither the GLINK poll nor the
+//! console ever waits for QMI.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Weak};
@@ -76,12 +77,13 @@ fn handle(
         AfeEvent::Stop => {
             // Read before the disable, whose control transfers use the primary interrupter.
             let during = match (at_start.take(), quiet()) {
-                (Some(a), Some(b)) => format!(
-                    "; during the stream: primary interrupter {} event(s), {} IRQ(s); headset {} missed interval(s)",
-                    b.primary_events.saturating_sub(a.primary_events),
-                    b.primary_irqs.saturating_sub(a.primary_irqs),
-                    b.missed_intervals.saturating_sub(a.missed_intervals)
-                ),
+                (Some(a), Some(b)) => {
+                    let d = b.since(&a);
+                    format!(
+                        "; during the stream: primary interrupter {} event(s), {} IRQ(s); headset {} missed interval(s)",
+                        d.primary_events, d.primary_irqs, d.missed_intervals
+                    )
+                }
                 _ => String::new(),
             };
             Ok(format!(

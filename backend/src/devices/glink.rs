@@ -4,10 +4,10 @@
 //! INTID to the GICv2m's MSI_SETSPI_NS register, sent as the xHCI's bus master (apr-glink.md §3);
 //! while the guest has not read what the remote wrote, the doorbell rings again every 10 ms, so
 //! a kick sent before the guest enabled its interrupt is not the end of the link. APR packets on
-//! the channel go to the pure router (`sideband_device::adsp::apr`); its answers go back. The
-//! stream manager's queued buffers play out in real time on this thread's clock (their done
-//! events go back as each one's time passes), and AFE port starts and stops go to the
-//! `adsp-afe` thread (`super::afe`), which asks the guest for the USB stream.
+//! the channel go to the pure router (`sideband_device::adsp::apr`); its answers go back. AFE
+//! port starts and stops go to the `adsp-afe` thread (`super::afe`), which asks the guest for the
+//! USB stream; the stream manager's queued buffers feed that stream's engine (`super::pcm_feed`),
+//! or play out on this thread's clock when no stream takes them.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -19,7 +19,7 @@ use sideband_device::adsp::apr::{AfeEvent, Router, RouterStats};
 use sideband_device::adsp::glink::{Delivery, GlinkRemote, GlinkStats, MsgRam};
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
-use super::pcm_feed::{Fed, PcmFeeder};
+use super::pcm_feed::PcmFeeder;
 use super::stream::EngineSlot;
 use crate::transport::dma::DmaMemory;
 use crate::transport::vfio_user_server::Outbox;
@@ -55,10 +55,6 @@ pub struct GlinkFigures {
     pub asm_writes_done: u64,
     /// RENDERED_EOS events sent.
     pub asm_eos: u64,
-    /// Bytes of the guest's PCM (ASM buffers) fed to the USB stream's engine.
-    pub pcm_fed: u64,
-    /// Reads of ASM buffers that failed (SMMU miss, outside guest RAM): the stream plays silence.
-    pub pcm_read_errors: u64,
     /// COPPs the device manager opened, and routes set.
     pub adm_copps: u64,
     /// See `adm_copps`.
@@ -73,6 +69,13 @@ pub struct RunningGlink {
     stop: Arc<AtomicBool>,
     figures: Arc<Mutex<GlinkFigures>>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl GlinkFigures {
+    /// The failed AFE-driven enables and disables, oldest first.
+    pub fn afe_failures(&self) -> impl DoubleEndedIterator<Item = &String> {
+        self.afe_outcomes.iter().filter_map(|o| o.as_ref().err())
+    }
 }
 
 impl RunningGlink {
@@ -200,18 +203,14 @@ fn serve(
         // A port start whose stream enable failed has no stream coming either.
         let enable_failed = crate::fatal::lock(figures, "GLINK figures")
             .is_some_and(|f| matches!(f.afe_outcomes.get(start_outcome), Some(Err(_))));
-        let (packets, fed) = match feeder.feed(&mut router, engine, &*mem) {
-            Some((packets, fed)) => (packets, fed),
+        let packets = match feeder.feed(&mut router, engine, &*mem) {
+            Some(packets) => packets,
             None if router.usb_port_started() && !feeder.stream_ended() && !enable_failed => {
-                (Vec::new(), Fed::default())
+                Vec::new()
             }
-            None => (router.asm().play(elapsed_us), Fed::default()),
+            None => router.asm().play(elapsed_us),
         };
-        for packet in packets {
-            if let Err(e) = remote.send(APR_CHANNEL, &packet) {
-                log::warn!("ASM: event not sent: {e}");
-            }
-        }
+        send_events(&mut remote, packets);
         let Some(mut f) = crate::fatal::lock(figures, "GLINK figures") else {
             return;
         };
@@ -243,11 +242,7 @@ fn serve(
         for event in router.take_events() {
             match event {
                 AfeEvent::Start(p) => {
-                    for packet in feeder.port_started() {
-                        if let Err(e) = remote.send(APR_CHANNEL, &packet) {
-                            log::warn!("ASM: event not sent: {e}");
-                        }
-                    }
+                    send_events(&mut remote, feeder.port_started());
                     start_outcome = f.afe_outcomes.len();
                     f.afe_starts += 1;
                     log::info!(
@@ -264,8 +259,6 @@ fn serve(
                 log::warn!("AFE: nobody serves port starts (the adsp-afe thread is gone)");
             }
         }
-        f.pcm_fed += fed.bytes;
-        f.pcm_read_errors += fed.read_errors;
         f.apr = router.stats();
         let asm = router.asm().stats();
         (f.asm_writes, f.asm_writes_done, f.asm_eos) =
@@ -286,6 +279,15 @@ fn serve(
                 Ok(false) => {}
                 Err(e) => log::warn!("GLINK: doorbell to the guest failed: {e}"),
             }
+        }
+    }
+}
+
+/// Queues the DSP's own events (WRITE_DONE, RENDERED_EOS) on the APR channel.
+fn send_events(remote: &mut GlinkRemote, packets: Vec<Vec<u8>>) {
+    for packet in packets {
+        if let Err(e) = remote.send(APR_CHANNEL, &packet) {
+            log::warn!("ASM: event not sent: {e}");
         }
     }
 }

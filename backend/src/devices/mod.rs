@@ -341,7 +341,6 @@ impl RunningDevices {
         start.report(label, audio_seconds, qemu_pid)
     }
 
-    /// Mappings in the SMMU table (0 when the DSP holds nothing).
     /// Mappings in q6usb's domain: what an offloaded USB stream holds (the platform card's PCM
     /// buffers sit in q6asm-dais' own domain and outlive a stream).
     fn stream_mappings(&self) -> usize {
@@ -356,6 +355,7 @@ impl RunningDevices {
             .unwrap_or(0)
     }
 
+    /// Mappings in the SMMU table, every domain's.
     fn smmu_mappings(&self) -> usize {
         self.viommu
             .as_ref()
@@ -381,9 +381,8 @@ impl RunningDevices {
             xhci: self.usb.as_ref().map(RunningUsb::xhci_figures),
             afe_failures: self.glink.as_ref().map_or((0, None), |g| {
                 let f = g.figures();
-                let mut failed = f.afe_outcomes.iter().filter_map(|o| o.as_ref().err());
-                let first = failed.next().cloned();
-                (u64::from(first.is_some()) + failed.count() as u64, first)
+                let first = f.afe_failures().next().cloned();
+                (f.afe_failures().count() as u64, first)
             }),
         })
     }

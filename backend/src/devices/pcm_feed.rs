@@ -16,13 +16,6 @@ use crate::vm::machine::Q6ASM_ENDPOINT;
 /// Chunks read per tick at most (the engine's room bounds the bytes as well).
 const MAX_CHUNKS: usize = 64;
 
-/// What one feed moved.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Fed {
-    pub bytes: u64,
-    pub read_errors: u64,
-}
-
 /// Done events held until the engine has played their buffer.
 #[derive(Debug, Default)]
 pub(super) struct PcmFeeder {
@@ -38,6 +31,10 @@ impl PcmFeeder {
     /// is gone, so a new engine's count must not be compared with them).
     pub(super) fn port_started(&mut self) -> Vec<Vec<u8>> {
         self.fed_since_start = false;
+        self.release_all()
+    }
+
+    fn release_all(&mut self) -> Vec<Vec<u8>> {
         self.held.drain(..).flat_map(|(_, p)| p).collect()
     }
 
@@ -47,7 +44,7 @@ impl PcmFeeder {
         self.fed_since_start
     }
 
-    /// Feeds the engine; returns the events to send and the figures. `None` when no engine
+    /// Feeds the engine; returns the events to send. `None` when no engine
     /// takes fed PCM: events still held are released then (the stream is gone; the guest must
     /// not wait for buffers nobody will play).
     pub(super) fn feed<M: GuestMemoryBackend>(
@@ -55,18 +52,16 @@ impl PcmFeeder {
         router: &mut Router,
         engine: &EngineSlot,
         mem: &M,
-    ) -> Option<(Vec<Vec<u8>>, Fed)> {
+    ) -> Option<Vec<Vec<u8>>> {
         let mut slot = crate::fatal::lock(engine, "engine")?;
         let Some(run) = slot.as_mut().filter(|r| r.engine.pcm_figures().is_some()) else {
             drop(slot);
             if self.held.is_empty() {
                 return None;
             }
-            let released = self.held.drain(..).flat_map(|(_, p)| p).collect();
-            return Some((released, Fed::default()));
+            return Some(self.release_all());
         };
         self.fed_since_start = true;
-        let mut fed = Fed::default();
         let mut packets = Vec::new();
         let session = router
             .asm()
@@ -93,13 +88,11 @@ impl PcmFeeder {
                         Err(e) => {
                             // Given back unplayed, as a DSP does with a buffer it cannot read.
                             log::warn!("ASM: cannot read the guest's PCM at {addr:#x}: {e}");
-                            fed.read_errors += 1;
                             packets.extend(router.asm().consume(session, len));
                             break;
                         }
                     };
                     run.engine.push_pcm(&bytes);
-                    fed.bytes += u64::from(len);
                     let done = router.asm().consume(session, len);
                     if !done.is_empty() {
                         let end = run.engine.pcm_figures().map_or(0, |(_, _, pushed)| pushed);
@@ -112,7 +105,7 @@ impl PcmFeeder {
         while self.held.front().is_some_and(|(end, _)| *end <= played) {
             packets.extend(self.held.pop_front().map(|(_, p)| p).unwrap_or_default());
         }
-        Some((packets, fed))
+        Some(packets)
     }
 }
 

@@ -32,7 +32,7 @@ pub(super) fn stats(
                 Err(e) => format!("FAILED: {}", e.chars().take(400).collect::<String>()),
             }),
             // The latest failed AFE-driven enable or disable, if any.
-            "afe_failed": f.afe_outcomes.iter().rev().find_map(|o| o.as_ref().err())
+            "afe_failed": f.afe_failures().next_back()
                 .map(|e| e.chars().take(160).collect::<String>()),
             "apr_unsupported": f.apr.unsupported,
             "apr_malformed": f.apr.malformed,

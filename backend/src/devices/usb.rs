@@ -64,6 +64,19 @@ pub(super) struct QuietFigures {
     pub missed_intervals: u64,
 }
 
+impl QuietFigures {
+    /// What happened between `before` and these figures.
+    pub fn since(&self, before: &QuietFigures) -> QuietFigures {
+        QuietFigures {
+            primary_events: self.primary_events.saturating_sub(before.primary_events),
+            primary_irqs: self.primary_irqs.saturating_sub(before.primary_irqs),
+            missed_intervals: self
+                .missed_intervals
+                .saturating_sub(before.missed_intervals),
+        }
+    }
+}
+
 /// The xHCI, its clock and the devices on its ports.
 #[derive(Debug)]
 pub(super) struct RunningUsb {
@@ -317,20 +330,9 @@ impl RunningUsb {
         // The point of offload: the guest takes no interrupt for the stream. Interrupts on the
         // primary interrupter while the DSP streams are counted (other guest USB work would
         // show up here too; a quiet guest shows 0).
-        let primary = || {
-            crate::fatal::lock(&self.xhci, "xHCI")
-                .and_then(|x| x.controller.interrupter_stats(0))
-                .map_or((0, 0), |s| (s.events, s.interrupts))
-        };
         // Let the interrupts of the enable's own control transfers (moderated) land first.
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let (events_before, irqs_before) = primary();
-        let missed = || {
-            crate::fatal::lock(&self.headset.0, "headset")
-                .map(|h| h.function().recorder().stats().missed_intervals)
-                .unwrap_or(0)
-        };
-        let missed_before = missed();
+        let before = self.quiet_figures();
         *self
             .engine
             .lock()
@@ -379,13 +381,13 @@ impl RunningUsb {
                     (p.frames_ahead_min, p.frames_ahead_max)
                 })
                 .unwrap_or_default();
-            let (events, irqs) = primary();
+            let during = self.quiet_figures().since(&before);
             return Ok(format!(
                 "{} samples in {} TDs of {packet} bytes; {} events ({} completed, {} missed service, {} underruns, {} errors); primary interrupter during the stream: {} events, {} IRQs; headset: {} missed intervals, frames ahead {}..{}; feedback: {} reports, last {}",
                 s.samples, s.tds_queued, s.events, s.completed, s.missed_service, s.underruns, s.errors,
-                events - events_before,
-                irqs - irqs_before,
-                missed() - missed_before,
+                during.primary_events,
+                during.primary_irqs,
+                during.missed_intervals,
                 ahead.0,
                 ahead.1,
                 feedback.0,

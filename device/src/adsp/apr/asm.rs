@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::packet::{self, u16_at, u32_at, Header, MsgType};
+use super::packet::{self, u16_at, u32_at, words, Header, MsgType};
 
 /// ASM_CMD_SHARED_MEM_MAP_REGIONS and its answer.
 pub const MAP_REGIONS: u32 = 0x0001_0D92;
@@ -126,19 +126,10 @@ pub struct Asm {
     stats: AsmStats,
 }
 
-fn words(w: &[u32]) -> Vec<u8> {
-    w.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 impl Asm {
     /// Figures so far.
     pub fn stats(&self) -> AsmStats {
         self.stats
-    }
-
-    /// The regions behind a map handle.
-    pub fn regions(&self, handle: u32) -> Option<&[Region]> {
-        self.maps.get(&handle).map(Vec::as_slice)
     }
 
     /// Sessions whose stream is open, with their format once set.
@@ -222,7 +213,8 @@ impl Asm {
                 u128::from(elapsed_us) * u128::from(f.rate) * u128::from(f.channels) * sample_bytes;
             loop {
                 let s = self.streams.get_mut(&session).expect("listed");
-                let Some(len) = s.queue.front().map(|(_, b)| u128::from(b.len)) else {
+                // A buffer the engine already took part of costs only its rest.
+                let Some(len) = s.queue.front().map(|(_, b)| u128::from(b.len - s.offset)) else {
                     s.credit = 0;
                     break;
                 };

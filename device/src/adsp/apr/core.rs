@@ -3,7 +3,7 @@
 //! lists no per-service API versions, so the drivers keep their first API (the one the design
 //! notes describe).
 
-use super::packet::{self, Header, MsgType};
+use super::packet::{self, words, Header, MsgType};
 
 /// AVCS_GET_VERSIONS and its answer.
 pub const GET_VERSIONS: u32 = 0x0001_2905;
@@ -20,7 +20,6 @@ const FWK_VERSION: [u32; 4] = [2, 8, 0, 0];
 
 /// Answers one command to the core service.
 pub fn handle(req: &Header, _payload: &[u8]) -> Vec<u8> {
-    let words = |w: &[u32]| w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
     match req.opcode {
         GET_FWK_VERSION => {
             let mut p = FWK_VERSION.to_vec();

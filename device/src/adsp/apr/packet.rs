@@ -161,3 +161,8 @@ pub(crate) fn u16_at(b: &[u8], i: usize) -> Option<u16> {
 pub(crate) fn u32_at(b: &[u8], i: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
 }
+
+/// Little-endian words, as payloads carry them.
+pub(crate) fn words(w: &[u32]) -> Vec<u8> {
+    w.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
